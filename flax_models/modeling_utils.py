@@ -1,0 +1,129 @@
+"""Pieces every model family shares: the output type, activations, dropout and head names.
+
+Each family module (`bert.py`, `roberta.py`, `xlnet.py`) is self-contained apart from this file and
+follows one contract so that loading, export and parameter counting are generic:
+
+    MODEL_TYPES: tuple[str, ...]       # HF `model_type` values the module handles
+    FAMILY: str                        # "bert" | "roberta" | "xlnet"
+    BACKBONE_PREFIX: str               # "bert" | "roberta" | "transformer": the HF base_model_prefix
+    HEAD_CLASSES: dict[str | None, str]  # head -> transformers PyTorch class name of the same layout
+    def build(hf_config: dict, head, num_labels, dtype, rngs: nnx.Rngs) -> nnx.Module
+
+The built module's attribute tree mirrors the transformers state dict (see docs/design.md), its
+`__call__(input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None)` returns
+`ModelOutput`, and the backbone lives under the attribute named `BACKBONE_PREFIX`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+HEADS = (None, "sequence_classification", "token_classification", "question_answering", "multiple_choice")
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ModelOutput:
+    """What every model returns; fields a head does not produce stay None."""
+
+    last_hidden_state: jax.Array
+    pooler_output: jax.Array | None = None
+    logits: jax.Array | None = None
+    start_logits: jax.Array | None = None
+    end_logits: jax.Array | None = None
+
+
+def _gelu_exact(x):
+    return jax.nn.gelu(x, approximate=False)
+
+
+def _gelu_tanh(x):
+    return jax.nn.gelu(x, approximate=True)
+
+
+# The activation names transformers configs use (`hidden_act`, `ff_activation`, `summary_activation`).
+ACT2FN: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu": _gelu_exact,
+    "gelu_python": _gelu_exact,
+    "gelu_new": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "gelu_fast": _gelu_tanh,
+    "gelu_accurate": _gelu_tanh,
+    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "linear": lambda x: x,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    if name not in ACT2FN:
+        raise ValueError(f"unsupported activation {name!r}; supported: {', '.join(sorted(ACT2FN))}")
+    return ACT2FN[name]
+
+
+def make_rngs(dropout_rng: jax.Array | None) -> nnx.Rngs | None:
+    """Call-time dropout RNG: None means deterministic (eval)."""
+    return None if dropout_rng is None else nnx.Rngs(dropout=dropout_rng)
+
+
+def dropout(x: jax.Array, rate: float, rngs: nnx.Rngs | None) -> jax.Array:
+    """Inverted dropout drawn from the call-time stream; the identity when rngs is None."""
+    if rngs is None or rate <= 0.0:
+        return x
+    keep = jax.random.bernoulli(rngs.dropout(), 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def check_head(head: str | None, num_labels: int | None) -> int | None:
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(str(h) for h in HEADS)}")
+    if head in ("sequence_classification", "token_classification"):
+        if num_labels is None or num_labels < 1:
+            raise ValueError(f"head {head!r} needs num_labels >= 1, got {num_labels!r}")
+        return int(num_labels)
+    if head == "question_answering":
+        return 2
+    if head == "multiple_choice":
+        return 1
+    return num_labels
+
+
+def linear(in_features: int, out_features: int, *, std: float, dtype, rngs: nnx.Rngs,
+           use_bias: bool = True) -> nnx.Linear:
+    """nnx.Linear initialised as transformers does (normal(std), zero bias), fp32 params."""
+    return nnx.Linear(in_features, out_features, use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32,
+                      kernel_init=nnx.initializers.normal(std), bias_init=nnx.initializers.zeros,
+                      rngs=rngs)
+
+
+def embed(num: int, features: int, *, std: float, dtype, rngs: nnx.Rngs) -> nnx.Embed:
+    return nnx.Embed(num, features, dtype=dtype, param_dtype=jnp.float32,
+                     embedding_init=nnx.initializers.normal(std), rngs=rngs)
+
+
+def layer_norm(features: int, eps: float, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    return nnx.LayerNorm(features, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
+def flatten_choices(x: jax.Array | None) -> jax.Array | None:
+    """(B, C, T) -> (B*C, T) for multiple choice, as the transformers classes do."""
+    return None if x is None else x.reshape(-1, x.shape[-1])
+
+
+def attention_bias(attention_mask: jax.Array, dtype) -> jax.Array:
+    """(B, T) 1/0 mask -> additive (B, 1, 1, T) bias using the dtype's most negative finite value."""
+    neg = jnp.finfo(dtype).min
+    return jnp.where(attention_mask[:, None, None, :].astype(bool), jnp.zeros((), dtype), neg).astype(dtype)
+
+
+def scaled_dot_attention_scale(head_dim: int) -> float:
+    return 1.0 / math.sqrt(head_dim)
