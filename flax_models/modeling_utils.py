@@ -11,11 +11,16 @@ follows one contract so that loading, export and parameter counting are generic:
 
 The built module's attribute tree mirrors the transformers state dict (see docs/design.md), its
 `__call__(input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None)` returns
-`ModelOutput`, and the backbone lives under the attribute named `BACKBONE_PREFIX`.
+`ModelOutput`, and the backbone lives under the attribute named `BACKBONE_PREFIX` (with head=None the
+module may instead be the bare backbone, as transformers' `BertModel` has no prefix: loading and saving
+accept both). Top-level modules subclass `PretrainedModel` (so `save_pretrained` is a method) and carry
+`config` (an `HFConfig`), `family`, `head` and `num_labels`; `set_model_info` sets them.
+Optional: `PADDING_SIDE = "left"` where the family's tokenizer pads on the left (XLNet).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Callable
 
@@ -36,6 +41,41 @@ class ModelOutput:
     logits: jax.Array | None = None
     start_logits: jax.Array | None = None
     end_logits: jax.Array | None = None
+
+
+class HFConfig(dict):
+    """The HF config.json contents as a read-only, hashable dict.
+
+    Hashable so that `nnx.split(model)[0]` (the GraphDef, which holds this as static data) can be a static
+    argument of `jax.jit`; read-only so that the hash cannot go stale. Copy with `dict(model.config)`.
+    """
+
+    def __hash__(self):
+        return hash(json.dumps(self, sort_keys=True, default=str))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("model.config is read-only; edit dict(model.config) and build a new model")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = _read_only  # type: ignore[assignment]
+
+
+class PretrainedModel(nnx.Module):
+    """Base of every top-level model: carries the HF config and saves transformers-loadable checkpoints."""
+
+    def save_pretrained(self, out_dir) -> None:
+        """Writes config.json + model.safetensors that the transformers PyTorch class of the head loads."""
+        from flax_models.loading import save_pretrained  # loading imports the families, not the reverse
+
+        save_pretrained(self, out_dir)
+
+
+def set_model_info(model: nnx.Module, config: dict, family: str, head: str | None,
+                   num_labels: int | None) -> nnx.Module:
+    model.config = HFConfig(config)
+    model.family = family
+    model.head = head
+    model.num_labels = num_labels
+    return model
 
 
 def _gelu_exact(x):
@@ -111,7 +151,9 @@ def embed(num: int, features: int, *, std: float, dtype, rngs: nnx.Rngs) -> nnx.
 
 
 def layer_norm(features: int, eps: float, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
-    return nnx.LayerNorm(features, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+    # Two-pass variance as torch computes it; one-pass E[x^2] - E[x]^2 cancels badly when the mean is large.
+    return nnx.LayerNorm(features, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, use_fast_variance=False,
+                         rngs=rngs)
 
 
 def flatten_choices(x: jax.Array | None) -> jax.Array | None:
