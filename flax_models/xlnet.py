@@ -1,0 +1,325 @@
+"""XLNet encoder and fine-tuning heads in Flax NNX, matching transformers' `XLNetModel` and `XLNetFor*`.
+
+XLNet (Yang et al., 2019) is a Transformer-XL encoder. Fine-tuning and evaluation run only the content
+stream h; the query stream g (two-stream attention), permutation masks, `target_mapping` and the
+segment-recurrence memory (`mems`, `mem_len`) exist for pre-training and generation only and are not
+implemented here: passing `mems=`, `perm_mask=`, `target_mapping=` (or any other extra keyword) raises.
+
+Per layer, with heads q, k, v = h W_q, h W_k, h W_v, relative-position keys k_r = R W_r (R the sinusoid
+table of relative distances i - j, Transformer-XL eq. in Dai et al. 2019, sec. 3.3) and s_ij = 1 when
+tokens i and j lie in different segments (XLNet sec. 2.5, relative segment encodings):
+
+    AC_ij = (q_i + r_w_bias) . k_j                         content term
+    BD_ij = rel_shift((q_i + r_r_bias) . k_r)_ij            position term, shifted so column j holds i - j
+    EF_ij = (q_i + r_s_bias) . seg_embed[s_ij]              segment term (only with token_type_ids)
+    a     = softmax((AC + BD + EF) / sqrt(d_head) + mask) v
+    h     = LayerNorm(h + a W_o^T)
+    h     = LayerNorm(h + W_2 act(W_1 h))
+
+Reference: `transformers.models.xlnet.modeling_xlnet.XLNetModel` (`XLNetRelativeAttention`,
+`XLNetFeedForward`) and its heads `XLNetForSequenceClassification` (`sequence_summary` + `logits_proj`),
+`XLNetForTokenClassification` (`classifier`), `XLNetForQuestionAnsweringSimple` (`qa_outputs`) and
+`XLNetForMultipleChoice`. Parameter names and layouts are those of the transformers state dict (see
+docs/design.md), so the generic loader maps checkpoints with no XLNet-specific code. Activations are
+(B, T, ...) throughout; the reference's (T, B, ...) layout is an implementation detail of the original
+TensorFlow code. XLNet has no maximum sequence length (relative positions are computed, not looked up).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from flax_models import modeling_utils as mu
+
+MODEL_TYPES = ("xlnet",)
+FAMILY = "xlnet"
+BACKBONE_PREFIX = "transformer"
+HEAD_CLASSES = {
+    None: "XLNetModel",
+    "sequence_classification": "XLNetForSequenceClassification",
+    "token_classification": "XLNetForTokenClassification",
+    "question_answering": "XLNetForQuestionAnsweringSimple",
+    "multiple_choice": "XLNetForMultipleChoice",
+}
+
+# The transformers forward arguments that only pre-training or generation use.
+_PRETRAINING_ONLY = ("mems", "perm_mask", "target_mapping", "use_mems", "input_mask")
+_ATTN_TYPES = ("bi", "uni")
+_SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
+_MASKED = -1e30  # the reference subtracts 1e30 from masked scores
+
+
+def _param(shape, std: float, rngs: nnx.Rngs) -> nnx.Param:
+    return nnx.Param(nnx.initializers.normal(std)(rngs.params(), shape, jnp.float32))
+
+
+class XLNetRelativeAttention(nnx.Module):
+    """Relative positional multi-head attention, content stream only, with post-attention LayerNorm."""
+
+    def __init__(self, cfg: dict, *, dtype, rngs: nnx.Rngs):
+        d_model, n_head = cfg["d_model"], cfg["n_head"]
+        d_head = cfg["d_head"]
+        std = cfg["initializer_range"]
+        self.n_head, self.d_head, self.dtype = n_head, d_head, dtype
+        self.dropout_rate = cfg["dropout"]
+        self.scale = 1.0 / d_head**0.5
+        # (d_model, n_head, d_head) projections, as the reference stores them (einsum "ibh,hnd->ibnd").
+        for name in ("q", "k", "v", "o", "r"):
+            setattr(self, name, _param((d_model, n_head, d_head), std, rngs))
+        # One set of biases per layer whatever `untie_r` says: the transformers port has no shared
+        # variant (its converter copies TF's shared biases into every layer), so checkpoints map 1:1.
+        self.r_r_bias = _param((n_head, d_head), std, rngs)
+        self.r_s_bias = _param((n_head, d_head), std, rngs)
+        self.r_w_bias = _param((n_head, d_head), std, rngs)
+        self.seg_embed = _param((2, n_head, d_head), std, rngs)
+        self.layer_norm = mu.layer_norm(d_model, cfg["layer_norm_eps"], dtype=dtype, rngs=rngs)
+
+    @staticmethod
+    def rel_shift_bnij(x: jax.Array, klen: int) -> jax.Array:
+        """(B, N, Q, R) scores against positions klen, klen-1, ... -> (B, N, Q, klen) against keys j.
+
+        The reference's reshape trick: view as (R, Q), drop the first row, view back as (Q, R - 1) and
+        keep klen columns, so that column j of row i holds relative distance i - j.
+        """
+        b, n, q, r = x.shape
+        x = x.reshape(b, n, r, q)[:, :, 1:, :]
+        return x.reshape(b, n, q, r - 1)[:, :, :, :klen]
+
+    def __call__(self, h, pos_emb, seg_diff, mask, rngs):
+        dtype = self.dtype
+        cast = lambda p: p[...].astype(dtype)  # noqa: E731
+        q = jnp.einsum("bih,hnd->bind", h, cast(self.q))
+        k = jnp.einsum("bjh,hnd->bjnd", h, cast(self.k))
+        v = jnp.einsum("bjh,hnd->bjnd", h, cast(self.v))
+
+        ac = jnp.einsum("bind,bjnd->bnij", q + cast(self.r_w_bias), k)
+        q_r = q + cast(self.r_r_bias)
+        if pos_emb.shape[0] == 1:
+            k_r = jnp.einsum("rh,hnd->rnd", pos_emb[0], cast(self.r))
+            bd = jnp.einsum("bind,rnd->bnir", q_r, k_r)
+        else:  # bi_data: the first half of the batch sees forward positions, the second half backward
+            k_r = jnp.einsum("prh,hnd->prnd", pos_emb, cast(self.r))
+            half = q_r.shape[0] // 2
+            bd = jnp.concatenate([jnp.einsum("bind,rnd->bnir", q_r[:half], k_r[0]),
+                                  jnp.einsum("bind,rnd->bnir", q_r[half:], k_r[1])], axis=0)
+        bd = self.rel_shift_bnij(bd, klen=ac.shape[-1])
+
+        score = ac + bd
+        if seg_diff is not None:
+            ef = jnp.einsum("bind,snd->bnis", q + cast(self.r_s_bias), cast(self.seg_embed))
+            score = score + jnp.where(seg_diff[:, None], ef[..., 1:2], ef[..., 0:1])
+
+        # Softmax in float32 whatever the compute dtype.
+        score = score.astype(jnp.float32) * self.scale
+        if mask is not None:
+            score = jnp.where(mask, score, _MASKED)
+        prob = jax.nn.softmax(score, axis=-1).astype(dtype)
+        prob = mu.dropout(prob, self.dropout_rate, rngs)
+
+        attn = jnp.einsum("bnij,bjnd->bind", prob, v)
+        out = jnp.einsum("bind,hnd->bih", attn, cast(self.o))
+        out = mu.dropout(out, self.dropout_rate, rngs)
+        return self.layer_norm(out + h)
+
+
+class XLNetFeedForward(nnx.Module):
+    def __init__(self, cfg: dict, *, dtype, rngs: nnx.Rngs):
+        std = cfg["initializer_range"]
+        self.layer_norm = mu.layer_norm(cfg["d_model"], cfg["layer_norm_eps"], dtype=dtype, rngs=rngs)
+        self.layer_1 = mu.linear(cfg["d_model"], cfg["d_inner"], std=std, dtype=dtype, rngs=rngs)
+        self.layer_2 = mu.linear(cfg["d_inner"], cfg["d_model"], std=std, dtype=dtype, rngs=rngs)
+        self.act = mu.activation(cfg["ff_activation"])
+        self.dropout_rate = cfg["dropout"]
+
+    def __call__(self, x, rngs):
+        y = mu.dropout(self.act(self.layer_1(x)), self.dropout_rate, rngs)
+        y = mu.dropout(self.layer_2(y), self.dropout_rate, rngs)
+        return self.layer_norm(y + x)
+
+
+class XLNetLayer(nnx.Module):
+    def __init__(self, cfg: dict, *, dtype, rngs: nnx.Rngs):
+        self.rel_attn = XLNetRelativeAttention(cfg, dtype=dtype, rngs=rngs)
+        self.ff = XLNetFeedForward(cfg, dtype=dtype, rngs=rngs)
+
+    def __call__(self, h, pos_emb, seg_diff, mask, rngs):
+        return self.ff(self.rel_attn(h, pos_emb, seg_diff, mask, rngs), rngs)
+
+
+class XLNetModel(nnx.Module):
+    """The backbone: word embedding, relative positions, segment differences, masks, n_layer layers."""
+
+    def __init__(self, cfg: dict, *, dtype, rngs: nnx.Rngs):
+        std = cfg["initializer_range"]
+        self.dtype = dtype
+        self.d_model = cfg["d_model"]
+        self.attn_type = cfg["attn_type"]
+        self.bi_data = bool(cfg["bi_data"])
+        self.clamp_len = cfg["clamp_len"]
+        self.same_length = bool(cfg["same_length"])
+        self.dropout_rate = cfg["dropout"]
+        self.word_embedding = mu.embed(cfg["vocab_size"], cfg["d_model"], std=std, dtype=dtype, rngs=rngs)
+        self.mask_emb = _param((1, 1, cfg["d_model"]), std, rngs)  # query-stream input; kept so checkpoints map
+        self.layer = nnx.List([XLNetLayer(cfg, dtype=dtype, rngs=rngs) for _ in range(cfg["n_layer"])])
+
+    def relative_positional_encoding(self, qlen: int, klen: int, bsz: int) -> jax.Array:
+        """Sinusoids of the distances klen, ..., -qlen + 1 ("bi") or klen, ..., 0 ("uni"): (P, R, d_model).
+
+        P is 1, or 2 with `bi_data` (forward and backward distances), which the reference applies to the
+        two halves of the batch in eval as in training.
+        """
+        inv_freq = 1.0 / jnp.power(10000.0, jnp.arange(0, self.d_model, 2, dtype=jnp.float32) / self.d_model)
+        end = -qlen if self.attn_type == "bi" else -1
+        fwd = jnp.arange(klen, end, -1, dtype=jnp.float32)
+        seqs = [fwd, -fwd] if self.bi_data else [fwd]
+        if self.bi_data and bsz % 2:
+            raise ValueError(f"bi_data=True splits the batch into forward and backward halves; got odd batch {bsz}")
+        if self.clamp_len > 0:
+            seqs = [jnp.clip(s, -self.clamp_len, self.clamp_len) for s in seqs]
+        tables = []
+        for s in seqs:
+            angle = s[:, None] * inv_freq[None, :]
+            tables.append(jnp.concatenate([jnp.sin(angle), jnp.cos(angle)], axis=-1))
+        return jnp.stack(tables).astype(self.dtype)
+
+    def attention_mask(self, attention_mask, qlen: int):
+        """Boolean (B or 1, 1, Q, K) "may attend" mask, or None when everything may attend.
+
+        As the reference: a padded key is hidden from every query but itself (so pad rows stay finite),
+        and "uni" adds the causal mask (with `same_length`, each query also loses the keys before it).
+        """
+        if self.attn_type == "bi" and attention_mask is None:
+            return None
+        i = jnp.arange(qlen)[:, None]
+        j = jnp.arange(qlen)[None, :]
+        allowed = jnp.ones((1, 1, qlen, qlen), bool)
+        if self.attn_type == "uni":
+            blocked = (j > i) | ((j < i) if self.same_length else False)
+            allowed = ~blocked[None, None]
+        if attention_mask is not None:
+            allowed = allowed & (attention_mask.astype(bool)[:, None, None, :] | (i == j)[None, None])
+        return allowed
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, rngs=None):
+        bsz, qlen = input_ids.shape
+        h = mu.dropout(self.word_embedding(input_ids), self.dropout_rate, rngs)
+        # Segment encoding only says whether two tokens share a segment (1 = different).
+        seg_diff = None
+        if token_type_ids is not None:
+            seg_diff = token_type_ids[:, :, None] != token_type_ids[:, None, :]
+        # One dropout mask on the (R, d_model) table; the reference draws one per batch column.
+        pos_emb = mu.dropout(self.relative_positional_encoding(qlen, qlen, bsz), self.dropout_rate, rngs)
+        mask = self.attention_mask(attention_mask, qlen)
+        for layer in self.layer:
+            h = layer(h, pos_emb, seg_diff, mask, rngs)
+        return mu.dropout(h, self.dropout_rate, rngs)
+
+
+class XLNetSequenceSummary(nnx.Module):
+    """transformers' `XLNetSequenceSummary`: pick a token (the last one for XLNet), project, tanh."""
+
+    def __init__(self, cfg: dict, num_labels: int, *, dtype, rngs: nnx.Rngs):
+        self.summary_type = cfg.get("summary_type", "last")
+        d_model, std = cfg["d_model"], cfg["initializer_range"]
+        out = num_labels if cfg.get("summary_proj_to_labels") and num_labels > 0 else d_model
+        self.summary = (mu.linear(d_model, out, std=std, dtype=dtype, rngs=rngs)
+                        if cfg.get("summary_use_proj", True) else None)
+        act = cfg.get("summary_activation")
+        self.act = mu.activation(act) if act else (lambda x: x)
+        self.first_dropout = cfg.get("summary_first_dropout", 0.0) or 0.0
+        self.last_dropout = cfg.get("summary_last_dropout", 0.0) or 0.0
+
+    def __call__(self, h, rngs):
+        if self.summary_type == "first":
+            x = h[:, 0]
+        elif self.summary_type == "mean":
+            x = h.mean(axis=1)
+        else:  # "last", and "cls_index" without an index, both read the last token (XLNet's <cls>)
+            x = h[:, -1]
+        x = mu.dropout(x, self.first_dropout, rngs)
+        if self.summary is not None:
+            x = self.summary(x)
+        return mu.dropout(self.act(x), self.last_dropout, rngs)
+
+
+class XLNet(nnx.Module):
+    """Backbone under `transformer` plus the head's modules, named as the transformers class names them."""
+
+    def __init__(self, cfg: dict, head: str | None, num_labels: int | None, *, dtype, rngs: nnx.Rngs):
+        self.config, self.family, self.head, self.num_labels = cfg, FAMILY, head, num_labels
+        std, d_model = cfg["initializer_range"], cfg["d_model"]
+        self.transformer = XLNetModel(cfg, dtype=dtype, rngs=rngs)
+        if head in ("sequence_classification", "multiple_choice"):
+            self.sequence_summary = XLNetSequenceSummary(cfg, num_labels, dtype=dtype, rngs=rngs)
+            self.logits_proj = mu.linear(d_model, num_labels, std=std, dtype=dtype, rngs=rngs)
+        elif head == "token_classification":
+            self.classifier = mu.linear(d_model, num_labels, std=std, dtype=dtype, rngs=rngs)
+        elif head == "question_answering":
+            self.qa_outputs = mu.linear(d_model, 2, std=std, dtype=dtype, rngs=rngs)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None,
+                 **unsupported) -> mu.ModelOutput:
+        for name in unsupported:
+            if name in _PRETRAINING_ONLY:
+                raise ValueError(f"XLNet `{name}` is for pre-training/generation only and is not supported here")
+            raise ValueError(f"unsupported XLNet argument `{name}`")
+        rank = 3 if self.head == "multiple_choice" else 2
+        if input_ids.ndim != rank:
+            raise ValueError(f"XLNet head {self.head!r} takes input_ids of rank {rank}, got shape {input_ids.shape}")
+        for name, x in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+            if x is not None and x.shape != input_ids.shape:
+                raise ValueError(f"{name} shape {x.shape} differs from input_ids shape {input_ids.shape}")
+        num_choices = input_ids.shape[1] if rank == 3 else None
+        if num_choices is not None:
+            input_ids, attention_mask, token_type_ids = map(
+                mu.flatten_choices, (input_ids, attention_mask, token_type_ids))
+
+        rngs = mu.make_rngs(dropout_rng)
+        h = self.transformer(input_ids, attention_mask, token_type_ids, rngs)
+        if self.head in ("sequence_classification", "multiple_choice"):
+            logits = self.logits_proj(self.sequence_summary(h, rngs))
+            if num_choices is not None:
+                logits = logits.reshape(-1, num_choices)
+            return mu.ModelOutput(last_hidden_state=h, logits=logits)
+        if self.head == "token_classification":
+            return mu.ModelOutput(last_hidden_state=h, logits=self.classifier(h))
+        if self.head == "question_answering":
+            logits = self.qa_outputs(h)
+            return mu.ModelOutput(last_hidden_state=h, start_logits=logits[..., 0], end_logits=logits[..., 1])
+        return mu.ModelOutput(last_hidden_state=h)
+
+
+def _resolve_config(hf_config: dict) -> dict:
+    """The config with transformers' XLNetConfig defaults filled in, checked for what we cannot run."""
+    cfg = dict(hf_config)
+    for alias, name in (("n_token", "vocab_size"), ("hidden_size", "d_model"),
+                        ("num_attention_heads", "n_head"), ("num_hidden_layers", "n_layer")):
+        if alias in cfg and name not in cfg:
+            cfg[name] = cfg[alias]
+    defaults = dict(vocab_size=32000, d_model=1024, n_layer=24, n_head=16, d_inner=4096, ff_activation="gelu",
+                    attn_type="bi", initializer_range=0.02, layer_norm_eps=1e-12, dropout=0.1, bi_data=False,
+                    clamp_len=-1, same_length=False, summary_type="last", summary_use_proj=True,
+                    summary_activation="tanh", summary_last_dropout=0.1, model_type="xlnet")
+    for key, value in defaults.items():
+        cfg.setdefault(key, value)
+    if cfg["d_model"] % cfg["n_head"]:
+        raise ValueError(f"XLNet d_model {cfg['d_model']} is not a multiple of n_head {cfg['n_head']}")
+    cfg["d_head"] = cfg.get("d_head") or cfg["d_model"] // cfg["n_head"]
+    if cfg["d_head"] != cfg["d_model"] // cfg["n_head"]:
+        raise ValueError(f"XLNet d_head {cfg['d_head']} must equal d_model // n_head")
+    if cfg["attn_type"] not in _ATTN_TYPES:
+        raise ValueError(f"unsupported XLNet attn_type {cfg['attn_type']!r}; supported: {', '.join(_ATTN_TYPES)}")
+    if cfg["summary_type"] not in _SUMMARY_TYPES:
+        raise ValueError(f"unsupported XLNet summary_type {cfg['summary_type']!r}; "
+                         f"supported: {', '.join(_SUMMARY_TYPES)}")
+    mu.activation(cfg["ff_activation"])
+    return cfg
+
+
+def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> XLNet:
+    num_labels = mu.check_head(head, num_labels)
+    cfg = _resolve_config(hf_config)
+    if num_labels is not None:
+        cfg["num_labels"] = num_labels
+    return XLNet(cfg, head, num_labels, dtype=dtype, rngs=rngs)
