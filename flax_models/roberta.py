@@ -1,0 +1,223 @@
+"""RoBERTa (Liu et al., 2019) and XLM-R (Conneau et al., 2020) in Flax NNX; matches transformers'
+`modeling_roberta.RobertaModel`, `modeling_xlm_roberta.XLMRobertaModel` and their heads.
+
+Covers roberta-base and xlm-roberta-base/large (model_type "roberta" and "xlm-roberta"; the two share
+every weight name and equation, only the vocabulary differs). The transformer layers are BERT's
+(flax_models/bert.py: post-LN self-attention + GELU feed-forward), reused unchanged; what differs is:
+
+    embeddings   h0 = LayerNorm(E_word[x] + E_pos[p] + E_type[s]),
+                 p_t = padding_idx + cumsum(x != pad)_t for real tokens, p_t = padding_idx for pads
+    sequence classification   logits = out_proj(tanh(dense(h_L[:, 0])))   (on <s>, no pooler)
+
+Heads, with the transformers class names and layouts (`HEAD_CLASSES`; XLMRoberta* have the same layouts):
+    RobertaModel                       backbone alone (with pooler, no prefix in the state dict)
+    RobertaForSequenceClassification   roberta (add_pooling_layer=False) + classifier.{dense,out_proj}
+    RobertaForTokenClassification      roberta (add_pooling_layer=False) + classifier
+    RobertaForQuestionAnswering        roberta (add_pooling_layer=False) + qa_outputs
+    RobertaForMultipleChoice           roberta (with pooler) + classifier(H -> 1); (B, C, T) -> (B, C)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+from flax import nnx
+
+from flax_models.bert import BertEncoder, BertPooler, _default_inputs
+from flax_models.modeling_utils import (
+    ModelOutput,
+    PretrainedModel,
+    check_head,
+    dropout,
+    embed,
+    flatten_choices,
+    layer_norm,
+    linear,
+    make_rngs,
+    set_model_info,
+)
+
+MODEL_TYPES = ("roberta", "xlm-roberta")
+FAMILY = "roberta"
+BACKBONE_PREFIX = "roberta"
+HEAD_CLASSES = {
+    None: "RobertaModel",
+    "sequence_classification": "RobertaForSequenceClassification",
+    "token_classification": "RobertaForTokenClassification",
+    "question_answering": "RobertaForQuestionAnswering",
+    "multiple_choice": "RobertaForMultipleChoice",
+}
+# model_type -> transformers class prefix, so that a saved XLM-R says XLMRobertaFor... in `architectures`.
+CLASS_PREFIX = {"roberta": "Roberta", "xlm-roberta": "XLMRoberta"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RobertaConfig:
+    """The config.json fields the model reads, with transformers' RobertaConfig defaults."""
+
+    vocab_size: int = 50265
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 1
+    classifier_dropout: float | None = None
+
+    @classmethod
+    def from_hf(cls, hf_config: dict) -> "RobertaConfig":
+        kind = hf_config.get("position_embedding_type", "absolute")
+        if kind not in (None, "absolute"):
+            raise ValueError(f"position_embedding_type {kind!r} is not supported; only 'absolute'")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        config = cls(**{k: v for k, v in hf_config.items() if k in fields and v is not None})
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of "
+                             f"num_attention_heads {config.num_attention_heads}")
+        return config
+
+    @property
+    def head_dropout(self) -> float:
+        return self.classifier_dropout if self.classifier_dropout is not None else self.hidden_dropout_prob
+
+
+class RobertaEmbeddings(nnx.Module):
+    def __init__(self, config: RobertaConfig, *, dtype, rngs: nnx.Rngs):
+        std, h = config.initializer_range, config.hidden_size
+        self.word_embeddings = embed(config.vocab_size, h, std=std, dtype=dtype, rngs=rngs)
+        self.position_embeddings = embed(config.max_position_embeddings, h, std=std, dtype=dtype, rngs=rngs)
+        self.token_type_embeddings = embed(config.type_vocab_size, h, std=std, dtype=dtype, rngs=rngs)
+        self.LayerNorm = layer_norm(h, config.layer_norm_eps, dtype=dtype, rngs=rngs)
+        self.padding_idx = config.pad_token_id
+        self.max_positions = config.max_position_embeddings
+        self.dropout_rate = config.hidden_dropout_prob
+
+    def __call__(self, input_ids, token_type_ids, rngs):
+        length = input_ids.shape[-1]
+        usable = self.max_positions - self.padding_idx - 1
+        if length > usable:
+            raise ValueError(f"sequence length {length} exceeds {usable} positions "
+                             f"(max_position_embeddings {self.max_positions} minus padding offset "
+                             f"{self.padding_idx + 1})")
+        # RoBERTa positions start at padding_idx + 1 and pads keep padding_idx (as the reference does);
+        # they follow input_ids == pad_token_id, not attention_mask.
+        is_token = (input_ids != self.padding_idx).astype(jnp.int32)
+        positions = jnp.cumsum(is_token, axis=-1) * is_token + self.padding_idx
+        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+             + self.position_embeddings(positions))
+        return dropout(self.LayerNorm(x), self.dropout_rate, rngs)
+
+
+class RobertaModel(PretrainedModel):
+    def __init__(self, config: RobertaConfig, *, add_pooling_layer: bool = True, dtype=jnp.float32,
+                 rngs: nnx.Rngs):
+        self.embeddings = RobertaEmbeddings(config, dtype=dtype, rngs=rngs)
+        self.encoder = BertEncoder(config, dtype=dtype, rngs=rngs)
+        self.pooler = BertPooler(config, dtype=dtype, rngs=rngs) if add_pooling_layer else None
+
+    def encode(self, input_ids, attention_mask, token_type_ids, rngs):
+        """(B, T) ids -> (last hidden state (B, T, H), pooled (B, H) or None)."""
+        hidden = self.encoder(self.embeddings(input_ids, token_type_ids, rngs), attention_mask, rngs)
+        return hidden, None if self.pooler is None else self.pooler(hidden)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
+        input_ids, attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids, 2)
+        hidden, pooled = self.encode(input_ids, attention_mask, token_type_ids, make_rngs(dropout_rng))
+        return ModelOutput(last_hidden_state=hidden, pooler_output=pooled)
+
+
+class RobertaClassificationHead(nnx.Module):
+    def __init__(self, config: RobertaConfig, num_labels: int, *, dtype, rngs: nnx.Rngs):
+        std, h = config.initializer_range, config.hidden_size
+        self.dense = linear(h, h, std=std, dtype=dtype, rngs=rngs)
+        self.out_proj = linear(h, num_labels, std=std, dtype=dtype, rngs=rngs)
+        self.dropout_rate = config.head_dropout
+
+    def __call__(self, hidden, rngs):
+        x = dropout(hidden[:, 0], self.dropout_rate, rngs)  # the <s> token, RoBERTa's [CLS]
+        x = dropout(jnp.tanh(self.dense(x)), self.dropout_rate, rngs)
+        return self.out_proj(x)
+
+
+class RobertaForSequenceClassification(PretrainedModel):
+    def __init__(self, config: RobertaConfig, num_labels: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        self.roberta = RobertaModel(config, add_pooling_layer=False, dtype=dtype, rngs=rngs)
+        self.classifier = RobertaClassificationHead(config, num_labels, dtype=dtype, rngs=rngs)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
+        input_ids, attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids, 2)
+        rngs = make_rngs(dropout_rng)
+        hidden, _ = self.roberta.encode(input_ids, attention_mask, token_type_ids, rngs)
+        return ModelOutput(last_hidden_state=hidden, logits=self.classifier(hidden, rngs).astype(jnp.float32))
+
+
+class RobertaForTokenClassification(PretrainedModel):
+    def __init__(self, config: RobertaConfig, num_labels: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        self.roberta = RobertaModel(config, add_pooling_layer=False, dtype=dtype, rngs=rngs)
+        self.classifier = linear(config.hidden_size, num_labels, std=config.initializer_range, dtype=dtype,
+                                 rngs=rngs)
+        self.dropout_rate = config.head_dropout
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
+        input_ids, attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids, 2)
+        rngs = make_rngs(dropout_rng)
+        hidden, _ = self.roberta.encode(input_ids, attention_mask, token_type_ids, rngs)
+        logits = self.classifier(dropout(hidden, self.dropout_rate, rngs))
+        return ModelOutput(last_hidden_state=hidden, logits=logits.astype(jnp.float32))
+
+
+class RobertaForQuestionAnswering(PretrainedModel):
+    def __init__(self, config: RobertaConfig, num_labels: int = 2, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        self.roberta = RobertaModel(config, add_pooling_layer=False, dtype=dtype, rngs=rngs)
+        self.qa_outputs = linear(config.hidden_size, 2, std=config.initializer_range, dtype=dtype, rngs=rngs)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
+        input_ids, attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids, 2)
+        hidden, _ = self.roberta.encode(input_ids, attention_mask, token_type_ids, make_rngs(dropout_rng))
+        logits = self.qa_outputs(hidden).astype(jnp.float32)
+        return ModelOutput(last_hidden_state=hidden, start_logits=logits[..., 0], end_logits=logits[..., 1])
+
+
+class RobertaForMultipleChoice(PretrainedModel):
+    def __init__(self, config: RobertaConfig, num_labels: int = 1, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        self.roberta = RobertaModel(config, dtype=dtype, rngs=rngs)
+        self.classifier = linear(config.hidden_size, 1, std=config.initializer_range, dtype=dtype, rngs=rngs)
+        self.dropout_rate = config.hidden_dropout_prob  # the reference ignores classifier_dropout here
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
+        input_ids, attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids, 3)
+        num_choices = input_ids.shape[1]
+        rngs = make_rngs(dropout_rng)
+        hidden, pooled = self.roberta.encode(flatten_choices(input_ids), flatten_choices(attention_mask),
+                                             flatten_choices(token_type_ids), rngs)
+        logits = self.classifier(dropout(pooled, self.dropout_rate, rngs)).reshape(-1, num_choices)
+        return ModelOutput(last_hidden_state=hidden, pooler_output=pooled, logits=logits.astype(jnp.float32))
+
+
+_HEAD_MODULES = {
+    "sequence_classification": RobertaForSequenceClassification,
+    "token_classification": RobertaForTokenClassification,
+    "question_answering": RobertaForQuestionAnswering,
+    "multiple_choice": RobertaForMultipleChoice,
+}
+
+
+def head_class_name(model_type: str, head: str | None) -> str:
+    """The transformers class of the same layout: RobertaFor... or XLMRobertaFor..."""
+    return HEAD_CLASSES[head].replace("Roberta", CLASS_PREFIX.get(model_type, "Roberta"), 1)
+
+
+def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> nnx.Module:
+    num_labels = check_head(head, num_labels)
+    config = RobertaConfig.from_hf(hf_config)
+    if head is None:
+        model = RobertaModel(config, dtype=dtype, rngs=rngs)
+    else:
+        model = _HEAD_MODULES[head](config, num_labels, dtype=dtype, rngs=rngs)
+    return set_model_info(model, hf_config, FAMILY, head, num_labels)
