@@ -1,0 +1,186 @@
+"""The report: files written, numbers traced to the results files, bad input refused without damage."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import statistics
+
+import pytest
+
+from repro import report
+from test_report_fixtures import edited, make_results, write_grid, write_results
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One smoke-shaped run and its report (plots take a second or two: build once)."""
+    root = tmp_path_factory.mktemp("run")
+    cells = write_grid(root)
+    bench = root / "bench.json"
+    bench.write_text(json.dumps(_bench_json()))
+    out = report.build_report(root, benchmarks=bench)
+    return root, cells, out
+
+
+def _bench_json():
+    def entry(impl, median_s):
+        return {"name": f"test_latency[{impl}-bert-tiny]", "stats": {"median": median_s, "mean": median_s * 1.1,
+                "stddev": median_s / 10, "rounds": 7},
+                "extra_info": {"family": "bert", "model": "bert-tiny", "head": "sequence_classification",
+                               "batch_size": 8, "seq_len": 64, "dtype": "float32", "impl": impl,
+                               "param_count": {"total": 57000, "embedding": 32000}, "flops": 12345678}}
+    return {"machine_info": {}, "benchmarks": [entry("jax", 0.00123), entry("torch", 0.00456)]}
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_files_and_plots(built):
+    root, cells, out = built
+    assert out == root / "report"
+    md = (out / "report.md").read_text()
+    assert md.startswith("# xtreme-transfer report — SYNTHETIC RUN")
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    for task in ("synth_sentiment", "synth_topic"):
+        for stem in ("scores", "pareto_latency", "pareto_params"):
+            assert f"{stem}_{task}.png" in pngs
+            assert f"plots/{stem}_{task}.png" in md
+    assert {"transfer_gap.png", "training_cost.png", "benchmark_latency.png"} <= set(pngs)
+    for p in (out / "plots").glob("*.png"):
+        data = p.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 5000, p
+    for name in ("per_language", "transfer_gap", "efficiency", "accuracy_efficiency", "training_cost",
+                 "environment", "config_common", "config_varying", "cells", "benchmarks"):
+        assert (out / "tables" / f"{name}.csv").stat().st_size > 0, name
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in claims] == list(range(1, 11))
+    assert len(_rows(out / "claims.csv")) == 10
+    assert set(json.loads((out / "configs.json").read_text())) == {c["cell_id"] for c in cells}
+
+
+def _cells_of(cells, task, model, inter):
+    return [c for c in cells if c["target_task"] == task and c["model"]["name"] == model
+            and (c["intermediate_task"] or "none") == inter]
+
+
+def test_every_per_language_number_is_recomputed_from_the_results(built):
+    _, cells, out = built
+    rows = _rows(out / "tables" / "per_language.csv")
+    assert len(rows) == 2 * 3 * 4     # tasks × models × (3 languages + average)
+    for r in rows:
+        get = (lambda c: c["average"]) if r["language"] == "average" else (lambda c: c["per_language"][r["language"]])
+        w = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
+        wo = _cells_of(cells, r["target_task"], r["model"], "none")
+        assert float(r["with_mean"]) == pytest.approx(statistics.mean(map(get, w)), abs=1e-12)
+        assert float(r["with_std"]) == pytest.approx(statistics.stdev(map(get, w)), abs=1e-12)
+        assert float(r["without_mean"]) == pytest.approx(statistics.mean(map(get, wo)), abs=1e-12)
+        base = {c["seed"]: get(c) for c in wo}
+        diffs = [get(c) - base[c["seed"]] for c in w]
+        assert float(r["diff_mean"]) == pytest.approx(statistics.mean(diffs), abs=1e-12)
+        assert int(r["diff_n"]) == 2
+
+
+def test_efficiency_and_training_tables_come_from_the_results(built):
+    _, cells, out = built
+    for r in _rows(out / "tables" / "efficiency.csv"):
+        cs = [c for c in cells if c["target_task"] == r["target_task"] and c["model"]["name"] == r["model"]]
+        assert int(r["params_total"]) == cs[0]["param_count"]["total"]
+        assert int(r["params_embedding"]) == cs[0]["param_count"]["embedding"]
+        assert float(r["latency_ms_mean"]) == pytest.approx(
+            statistics.mean(c["inference"]["latency_ms_median"] for c in cs), abs=1e-12)
+    for r in _rows(out / "tables" / "training_cost.csv"):
+        cs = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
+        assert float(r["wall_time_s_mean"]) == pytest.approx(
+            statistics.mean(c["training"][r["phase"]]["wall_time_s"] for c in cs), abs=1e-12)
+    for r in _rows(out / "tables" / "transfer_gap.csv"):
+        cs = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
+        assert float(r["gap_with_mean"]) == pytest.approx(statistics.mean(c["transfer_gap"] for c in cs), abs=1e-12)
+    bench = _rows(out / "tables" / "benchmarks.csv")
+    assert [float(b["median_ms"]) for b in bench] == pytest.approx([1.23, 4.56])
+    assert bench[1]["impl"] == "torch" and bench[1]["param_count.total"] == "57000"
+
+
+def test_changing_one_results_value_changes_the_report(built, tmp_path):
+    root, cells, out = built
+    shutil.copytree(root / "cells", tmp_path / "cells")
+    victim = _cells_of(cells, "synth_topic", "roberta-tiny", "synth_imdb")[0]
+    changed = edited(victim, **{"per_language.de": 0.123456})
+    write_results(tmp_path, changed)
+    out2 = report.build_report(tmp_path, benchmarks=root / "bench.json")
+    old, new = (out / "report.md").read_text(), (out2 / "report.md").read_text()
+    assert old != new
+    other = _cells_of(cells, "synth_topic", "roberta-tiny", "synth_imdb")[1]["per_language"]["de"]
+    expected = f"{statistics.mean([0.123456, other]):.4g}"
+    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_imdb | de |")
+                and expected in l)
+    assert line not in old
+    changed_lines = set(new.splitlines()) ^ set(old.splitlines())
+    # The roberta de row of synth_topic (old and new) and the results path line; nothing else.
+    assert all("roberta-tiny | synth_imdb | de" in l or l.startswith("Results:") for l in changed_lines), changed_lines
+
+
+def test_real_run_is_not_labelled_synthetic(tmp_path):
+    for seed in (0, 1):
+        for inter in ("imdb", None):
+            write_results(tmp_path, make_results("bert-tiny", inter, "xnli", seed, synthetic=False))
+    md = (report.build_report(tmp_path, tmp_path / "r") / "report.md").read_text()
+    assert "SYNTHETIC" not in md and "xnli" in md
+
+
+def _run_main(argv, capsys):
+    code = report.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.err.strip().splitlines()
+
+
+@pytest.mark.parametrize("damage, expect", [
+    (lambda p: p.write_text("{not json"), "malformed JSON"),
+    (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema_version": 2})), "schema_version 2"),
+    (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "average"})),
+     "missing key 'average'"),
+])
+def test_bad_input_names_the_file_and_keeps_the_old_report(built, tmp_path, capsys, damage, expect):
+    root, _, out = built
+    shutil.copytree(root / "cells", tmp_path / "cells")
+    shutil.copytree(out, tmp_path / "report")
+    before = (tmp_path / "report" / "report.md").read_text()
+    bad = sorted((tmp_path / "cells").glob("*/results.json"))[3]
+    damage(bad)
+    code, err = _run_main([str(tmp_path)], capsys)
+    assert code != 0 and len(err) == 1
+    assert str(bad) in err[0] and expect in err[0]
+    assert (tmp_path / "report" / "report.md").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells", "report"]   # no temp folder left behind
+
+
+def test_no_results_is_an_error(tmp_path, capsys):
+    code, err = _run_main([str(tmp_path), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and len(err) == 1 and str(tmp_path / "cells") in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_benchmark_json_is_an_error(built, tmp_path, capsys):
+    root, _, _ = built
+    bench = tmp_path / "b.json"
+    bench.write_text(json.dumps({"benchmarks": [{"name": "x", "stats": {}}]}))
+    code, err = _run_main([str(root), "--out", str(tmp_path / "r"), "--benchmarks", str(bench)], capsys)
+    assert code == 2 and str(bench) in err[0] and "stats.median" in err[0]
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        report.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "RESULTS_DIR" in out and "--benchmarks" in out and "--out" in out
+
+
+def test_pareto_front():
+    pts = [(1.0, 0.5), (2.0, 0.7), (2.0, 0.6), (3.0, 0.7), (0.5, 0.4), (math.nan, 0.9)]
+    assert report.pareto_front(pts) == [True, True, False, False, True, False]

@@ -1,0 +1,117 @@
+"""Builds results files in the schema of docs/design.md (schema 1), shaped like the smoke grid.
+
+Imported by tests/test_report.py and tests/test_claims.py; the one test here checks the builder itself.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import random
+import zlib
+from pathlib import Path
+
+MODELS = {"bert-tiny": "bert", "roberta-tiny": "roberta", "xlnet-tiny": "xlnet"}
+# The smoke grid: tiny models, one intermediate task or none, synthetic targets in two of the six settings.
+TARGETS = {
+    "synth_sentiment": ("sentiment", "cross_lingual"),
+    "synth_topic": ("text_classification", "cross_lingual"),
+}
+LANGUAGES = ("en", "de", "sw")
+PARAMS = {"bert-tiny": 57_000, "roberta-tiny": 58_000, "xlnet-tiny": 61_000}
+LATENCY = {"bert-tiny": 1.5, "roberta-tiny": 1.7, "xlnet-tiny": 2.9}
+# Family strength, so that the claims come out as the study says unless a test plants otherwise.
+BASE = {"bert": 0.70, "roberta": 0.71, "xlnet": 0.55}
+
+
+def make_results(model="bert-tiny", intermediate="synth_imdb", target="synth_sentiment", seed=0,
+                 per_language=None, synthetic=True, rng=None) -> dict:
+    family = MODELS.get(model, model.split("-")[0])
+    rng = rng or random.Random(zlib.crc32(f"{model}/{intermediate}/{target}/{seed}".encode()))
+    if per_language is None:
+        bonus = 0.05 if intermediate else 0.0
+        per_language = {lang: round(BASE[family] + bonus - 0.08 * (lang != "en") + rng.uniform(-0.02, 0.02), 6)
+                        for lang in LANGUAGES}
+    others = [v for k, v in per_language.items() if k != "en"]
+    non_en = sum(others) / len(others)
+    cell_id = f"{model}__int-{intermediate or 'none'}__tgt-{target}__seed{seed}"
+    n_tgt = 200
+    config = {
+        "name": "smoke", "output_dir": "runs/smoke",
+        "cell": {"model": model, "intermediate_task": intermediate or "none", "target_task": target, "seed": seed},
+        "data": {"source": "synthetic", "max_length": 32},
+        "intermediate": {"epochs": 1.0, "batch_size": 16},
+        "target": {"epochs": 2.0, "batch_size": 16, "optimizer": {"learning_rate": None}},
+        "eval": {"split": "test", "batch_size": 64},
+        "precision": "fp32",
+    }
+    total = PARAMS.get(model, 50_000)
+    return {
+        "schema_version": 1,
+        "cell_id": cell_id,
+        "synthetic": synthetic,
+        "config": config,
+        "model": {"name": model, "family": family, "model_type": family},
+        "intermediate_task": intermediate,
+        "target_task": target,
+        "setting": ({"task_type": TARGETS[target][0], "transfer": TARGETS[target][1]} if target in TARGETS
+                    else None),
+        "seed": seed,
+        "metric": "accuracy",
+        "scores": {k: {"accuracy": v} for k, v in per_language.items()},
+        "per_language": per_language,
+        "average": sum(per_language.values()) / len(per_language),
+        "average_non_english": non_en,
+        "transfer_gap": per_language["en"] - non_en,
+        "param_count": {"total": total, "embedding": 32_000, "non_embedding": total - 32_000, "trainable": total},
+        "frozen_parameters": 0,
+        "training": {
+            "intermediate": ({"task": intermediate, "train_examples": 4000, "epochs": 1, "steps": 250,
+                              "tokens": 128_000, "flops": 1.1e10, "wall_time_s": 12.5 + rng.random()}
+                             if intermediate else None),
+            "target": {"task": target, "train_examples": n_tgt, "epochs": 2, "steps": 26, "tokens": 12_800,
+                       "flops": 1.1e9, "wall_time_s": 3.0 + rng.random(), "best_step": 26, "best_dev": 0.7},
+        },
+        "inference": {"batch_size": 32, "seq_len": 128, "latency_ms_median": LATENCY.get(model, 2.0) + rng.random() / 10,
+                      "dtype": "float32"},
+        "checkpoint": f"runs/smoke/cells/{cell_id}/best",
+        "environment": {"device": "cpu", "jax": "0.10.2", "flax": "0.12.8", "python": "3.11.7",
+                        "commit": "abc1234", "hostname": "test"},
+        "finished_at": "2026-11-23T21:00:00Z",
+    }
+
+
+def write_results(results_dir: Path, results: dict) -> Path:
+    path = Path(results_dir) / "cells" / results["cell_id"] / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    return path
+
+
+def smoke_grid(seeds=(0, 1), models=tuple(MODELS), targets=tuple(TARGETS), intermediates=("synth_imdb", None)):
+    return [make_results(m, i, t, s) for m in models for i in intermediates for t in targets for s in seeds]
+
+
+def write_grid(results_dir: Path, cells=None) -> list[dict]:
+    cells = smoke_grid() if cells is None else cells
+    for c in cells:
+        write_results(results_dir, c)
+    return cells
+
+
+def edited(results: dict, **changes) -> dict:
+    """A deep copy with dotted keys replaced, e.g. edited(r, **{"training.intermediate.epochs": 100})."""
+    out = copy.deepcopy(results)
+    for key, value in changes.items():
+        *path, last = key.split(".")
+        d = out
+        for p in path:
+            d = d[p]
+        d[last] = value
+    return out
+
+
+def test_fixture_is_consistent(tmp_path):
+    cells = write_grid(tmp_path)
+    assert len(list((tmp_path / "cells").glob("*/results.json"))) == len(cells) == 24
+    c = cells[0]
+    assert abs(c["transfer_gap"] - (c["per_language"]["en"] - c["average_non_english"])) < 1e-12
