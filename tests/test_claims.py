@@ -35,8 +35,10 @@ def test_smoke_shaped_grid_gets_a_verdict_with_numbers_for_every_claim():
     v = {c.id: c.verdict for c in result}
     # The smoke grid has two of the six settings and trains 1 intermediate epoch.
     assert v == {1: SUPPORTED, 2: NOT_TESTED, 3: NOT_TESTED, 4: SUPPORTED, 5: SUPPORTED, 6: NOT_SUPPORTED,
-                 7: SUPPORTED, 8: SUPPORTED, 9: SUPPORTED, 10: SUPPORTED}
+                 7: SUPPORTED, 8: SUPPORTED, 9: SUPPORTED, 10: NOT_SUPPORTED}
     assert "epochs 1" in result[5].evidence
+    # The synthetic stand-in for IMDB is not IMDB: the claim is about the dataset actually used.
+    assert "synth_nli: intermediate synth_int_sentiment" in result[9].evidence
 
 
 def _experiment(xlnet_score):
@@ -129,9 +131,15 @@ def test_setup_claims_follow_what_the_run_did():
     c9 = by_id(small, 9)
     assert c9.verdict == NOT_SUPPORTED and c9.numbers["min_ratio"] == pytest.approx(5.0)
 
-    mnli = [edited(c, intermediate_task="mnli", **{"training.intermediate.task": "mnli"})
-            if c["intermediate_task"] and c["target_task"] == "synth_topic" else c for c in grid]
-    assert by_id(mnli, 10).verdict == NOT_SUPPORTED
+    def with_intermediate(name):
+        return [edited(c, intermediate_task=name, **{"training.intermediate.task": name})
+                if c["intermediate_task"] and c["target_task"] == "synth_nli" else c for c in grid]
+    assert by_id(with_intermediate("mnli"), 10).verdict == NOT_SUPPORTED
+    assert by_id(with_intermediate("imdb"), 10).verdict == SUPPORTED
+    text_classification = [
+        edited(c, setting={"task_type": "text classification", "transfer": "domain adaptation"})
+        if c["target_task"] == "synth_nli" else c for c in with_intermediate("imdb")]
+    assert by_id(text_classification, 10).verdict == SUPPORTED     # the study's names are aliases
 
 
 def test_nothing_to_compare_is_not_tested():

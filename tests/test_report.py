@@ -47,7 +47,7 @@ def test_report_files_and_plots(built):
     md = (out / "report.md").read_text()
     assert md.startswith("# xtreme-transfer report — SYNTHETIC RUN")
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
-    for task in ("synth_sentiment", "synth_topic"):
+    for task in ("synth_sentiment", "synth_nli"):
         for stem in ("scores", "pareto_latency", "pareto_params"):
             assert f"{stem}_{task}.png" in pngs
             assert f"plots/{stem}_{task}.png" in md
@@ -109,20 +109,20 @@ def test_efficiency_and_training_tables_come_from_the_results(built):
 def test_changing_one_results_value_changes_the_report(built, tmp_path):
     root, cells, out = built
     shutil.copytree(root / "cells", tmp_path / "cells")
-    victim = _cells_of(cells, "synth_topic", "roberta-tiny", "synth_imdb")[0]
+    victim = _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[0]
     changed = edited(victim, **{"per_language.de": 0.123456})
     write_results(tmp_path, changed)
     out2 = report.build_report(tmp_path, benchmarks=root / "bench.json")
     old, new = (out / "report.md").read_text(), (out2 / "report.md").read_text()
     assert old != new
-    other = _cells_of(cells, "synth_topic", "roberta-tiny", "synth_imdb")[1]["per_language"]["de"]
+    other = _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[1]["per_language"]["de"]
     expected = f"{statistics.mean([0.123456, other]):.4g}"
-    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_imdb | de |")
+    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_int_sentiment | de |")
                 and expected in l)
     assert line not in old
     changed_lines = set(new.splitlines()) ^ set(old.splitlines())
-    # The roberta de row of synth_topic (old and new) and the results path line; nothing else.
-    assert all("roberta-tiny | synth_imdb | de" in l or l.startswith("Results:") for l in changed_lines), changed_lines
+    # The roberta de row of synth_nli (old and new) and the results path line; nothing else.
+    assert all("roberta-tiny | synth_int_sentiment | de" in l or l.startswith("Results:") for l in changed_lines), changed_lines
 
 
 def test_real_run_is_not_labelled_synthetic(tmp_path):
@@ -131,6 +131,17 @@ def test_real_run_is_not_labelled_synthetic(tmp_path):
             write_results(tmp_path, make_results("bert-tiny", inter, "xnli", seed, synthetic=False))
     md = (report.build_report(tmp_path, tmp_path / "r") / "report.md").read_text()
     assert "SYNTHETIC" not in md and "xnli" in md
+
+
+def test_english_only_target_without_transfer_gap(tmp_path):
+    for seed in (0, 1):
+        for inter in ("synth_int_sentiment", None):
+            r = make_results("xlnet-tiny", inter, "synth_sentiment_domain", seed, per_language={"en": 0.6 + seed / 10})
+            write_results(tmp_path, r)
+    out = report.build_report(tmp_path)
+    gap = _rows(out / "tables" / "transfer_gap.csv")
+    assert gap[0]["gap_with_mean"] == "" and gap[0]["gap_with_n"] == "0"
+    assert "| xlnet-tiny | synth_int_sentiment | en | 0.65 ± 0.07071 (n=2) |" in (out / "report.md").read_text()
 
 
 def _run_main(argv, capsys):
