@@ -284,19 +284,23 @@ def from_pretrained(name_or_dir: str | os.PathLike, head: str | None = None, num
     return model
 
 
-def save_pretrained(model: nnx.Module, out_dir: str | os.PathLike) -> Path:
-    """config.json + model.safetensors that the transformers class named in `architectures` loads as is."""
-    from safetensors.numpy import save_file
-
-    config = dict(model.config)
-    module = family_for(config.get("model_type"))
-    prefix = f"{module.BACKBONE_PREFIX}."
+def hf_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
+    """The model's parameters as the transformers class of its head names and lays them out (float32)."""
+    prefix = f"{family_for(model.config.get('model_type')).BACKBONE_PREFIX}."
     tensors = {}
     for key, (path, variable) in hf_named_params(model).items():
         if model.head is None and key.startswith(prefix):  # transformers' base classes have no prefix
             key = key[len(prefix):]
         tensors[key] = _to_hf_layout(path, np.asarray(jax.device_get(variable.get_value()), dtype=np.float32))
-    config, _ = _labels_for_head(config, model.head, model.num_labels)
+    return tensors
+
+
+def save_pretrained(model: nnx.Module, out_dir: str | os.PathLike) -> Path:
+    """config.json + model.safetensors that the transformers class named in `architectures` loads as is."""
+    from safetensors.numpy import save_file
+
+    tensors = hf_state_dict(model)
+    config, _ = _labels_for_head(dict(model.config), model.head, model.num_labels)
     config["architectures"] = [head_class_name(config["model_type"], model.head)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
