@@ -1,0 +1,17 @@
+"""data_prep: raw files | hub | synthetic -> examples -> features -> length-bucketed batches -> metrics.
+
+See docs/design.md (the contract) and docs/data.md (sources, formats, hyper-parameters).
+"""
+from .batching import Batcher, collect_outputs, default_buckets
+from .evaluation import evaluate, postprocess, references
+from .examples import SOURCES, Candidates, Example, load_examples
+from .features import IGNORE, Features, featurize
+from .tasks import KINDS, TASKS, HParams, TaskSpec, get_task, register_task
+from .tokenization import FAMILIES, load_tokenizer, synthetic_tokenizer, tokenizer_family
+
+__all__ = [
+    "Batcher", "collect_outputs", "default_buckets", "evaluate", "postprocess", "references", "SOURCES",
+    "Candidates", "Example", "load_examples", "IGNORE", "Features", "featurize", "KINDS", "TASKS",
+    "HParams", "TaskSpec", "get_task", "register_task", "FAMILIES", "load_tokenizer",
+    "synthetic_tokenizer", "tokenizer_family",
+]

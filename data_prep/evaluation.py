@@ -1,0 +1,122 @@
+"""Model outputs -> predictions (`postprocess`) -> official-scorer metrics (`evaluate`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics
+from .examples import Example
+from .features import Features
+from .tasks import TaskSpec, get_task
+
+TOP_K = 20        # retrieval: candidates returned per query (Mewsli-X / LAReQA score the top 20)
+N_BEST = 20       # qa: start/end candidates considered per window (run_squad.py n_best_size)
+
+
+def postprocess(task, feats: Features, raw_outputs: dict):
+    """raw_outputs: arrays with one row per feature (see `collect_outputs`):
+    logits (classification, regression, multiple choice, tagging), start_logits + end_logits (qa),
+    query_embeddings + candidate_embeddings (retrieval). Returns one prediction per example."""
+    task = get_task(task)
+    kind = task.kind
+    if kind in ("classification", "pair_classification"):
+        return [task.labels[i] for i in np.asarray(raw_outputs["logits"]).argmax(-1)]
+    if kind == "regression":
+        return [float(v) for v in np.asarray(raw_outputs["logits"]).reshape(len(feats))]
+    if kind == "multiple_choice":
+        return [str(i) for i in np.asarray(raw_outputs["logits"]).argmax(-1)]
+    if kind == "tagging":
+        return _tags(task, feats, np.asarray(raw_outputs["logits"]))
+    if kind == "qa":
+        return _spans(task, feats, np.asarray(raw_outputs["start_logits"]),
+                      np.asarray(raw_outputs["end_logits"]))
+    return _rank(feats, np.asarray(raw_outputs["query_embeddings"]),
+                 np.asarray(raw_outputs["candidate_embeddings"]))
+
+
+def _tags(task, feats, logits):
+    """The tag of each word is the prediction at its first sub-word; a word no window reached gets
+    the first label ("O" for NER)."""
+    preds = [[task.labels[0]] * len(ex.tokens) for ex in feats.examples]
+    best = logits.argmax(-1)
+    for f in range(len(feats)):
+        ex = feats.example_index[f]
+        for t in np.nonzero(feats.word_index[f] >= 0)[0]:
+            preds[ex][feats.word_index[f, t]] = task.labels[best[f, t]]
+    return preds
+
+
+def _spans(task, feats, start_logits, end_logits):
+    max_answer = task.hparams.max_answer_length
+    best = [(-np.inf, "") for _ in feats.examples]
+    for f in range(len(feats)):
+        ex = feats.example_index[f]
+        offs = feats.offsets[f]
+        valid = offs[:, 0] >= 0
+        s_log, e_log = np.where(valid, start_logits[f], -np.inf), np.where(valid, end_logits[f], -np.inf)
+        for s in np.argsort(s_log)[::-1][:N_BEST]:
+            if not valid[s]:
+                break
+            for e in np.argsort(e_log)[::-1][:N_BEST]:
+                if not valid[e]:
+                    break
+                if e < s or e - s + 1 > max_answer:
+                    continue
+                score = s_log[s] + e_log[e]
+                if score > best[ex][0]:
+                    best[ex] = (score, feats.examples[ex].context[offs[s, 0]:offs[e, 1]])
+    return [text for _, text in best]
+
+
+def _rank(feats, queries, candidates):
+    q = queries / np.maximum(np.linalg.norm(queries, axis=-1, keepdims=True), 1e-12)
+    c = candidates / np.maximum(np.linalg.norm(candidates, axis=-1, keepdims=True), 1e-12)
+    ids = feats.candidates.extra["ids"]
+    order = np.argsort(-(q @ c.T), axis=-1, kind="stable")[:, :TOP_K]
+    return [[ids[j] for j in row] for row in order]
+
+
+def references(task, examples: list[Example]) -> list:
+    """The gold value of each example in the form `evaluate` compares predictions with."""
+    task = get_task(task)
+    if task.kind == "tagging":
+        return [list(e.tags) for e in examples]
+    if task.kind == "qa":
+        return [[t for t, _ in e.answers] for e in examples]
+    return [e.label for e in examples]
+
+
+def evaluate(task, predictions, references_, language: str | None = None) -> dict:
+    """Scores on the official scorer's 0-100 scale. references_: the Examples (or their gold values
+    as `references` returns them). QA predictions may be a dict id -> text (needs Examples)."""
+    task = get_task(task)
+    refs = list(references_)
+    if refs and isinstance(refs[0], Example):
+        if isinstance(predictions, dict):
+            predictions = [predictions.get(e.id) for e in refs]
+        language = language or refs[0].language
+        refs = references(task, refs)
+    predictions = list(predictions)
+    if len(predictions) != len(refs):
+        raise ValueError(f"evaluate {task.name!r}: {len(predictions)} predictions for {len(refs)} references")
+    if any(r is None for r in refs):
+        raise ValueError(f"evaluate {task.name!r}: references without gold labels (a test split whose "
+                         "labels were removed?)")
+    kind = task.kind
+    if kind in ("classification", "pair_classification", "multiple_choice"):
+        return metrics.accuracy(refs, predictions)
+    if kind == "regression":
+        return metrics.pearson_spearman(refs, predictions)
+    if kind == "tagging":
+        return {**metrics.seqeval_f1(refs, predictions),
+                "token_accuracy": metrics.token_accuracy(refs, predictions)["accuracy"]}
+    if kind == "qa":
+        if task.name == "mlqa":
+            if language is None:
+                raise ValueError("evaluate 'mlqa': the answer language is needed for its normalisation")
+            return metrics.mlqa_em_f1(refs, predictions, language)
+        return metrics.squad_em_f1(refs, predictions)
+    if task.name == "mewslix":
+        return metrics.mrr_at_k(refs, predictions, TOP_K)
+    if task.name == "lareqa":
+        return metrics.map_at_k(refs, predictions, TOP_K)
+    return {**metrics.top1_accuracy(refs, predictions), **metrics.map_at_k(refs, predictions, TOP_K)}

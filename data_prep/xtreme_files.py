@@ -1,0 +1,313 @@
+"""Readers for the google-research/xtreme `download/` layout (scripts/download_data.sh followed by
+utils_preprocess.py). Every malformed input is a one-line error naming the file and line (or key).
+
+    xnli/{train,dev,test}-{lang}.tsv          premise \t hypothesis \t label   (test: no label)
+    pawsx/{train,dev,test}-{lang}.tsv         sentence1 \t sentence2 \t label  (test: no label)
+    udpos/, panx/{train,dev,test}-{lang}.tsv  word \t tag, blank line between sentences (test: word)
+    xquad/xquad.{lang}.json                   SQuAD v1.1 json (test annotations removed by xtreme)
+    mlqa/MLQA_V1/{dev,test}/{split}-context-{lang}-question-{lang}.json
+    tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json, tydiqa-goldp-v1.1-dev/...dev.json
+    squad/{train,dev}-v1.1.json
+    xcopa/{train,val,test}-{lang}.jsonl       premise, choice1, choice2, question, label, idx
+    siqa/socialIQa_v1.4_{trn,dev,tst}.jsonl   context, question, answerA..C, correct (A/B/C)
+    tatoeba/{lang}-en.{lang}, {lang}-en.en    one sentence a line; gold indices (xtreme's label file
+                                              layout) in tatoeba/test-{lang}.tsv when present
+    mewslix/candidate_set_entities.jsonl, wikinews_mentions/{split}-{lang}.jsonl,
+            wikinews_labels/{split}-{lang}.json, wikipedia_pairs-train.jsonl
+    lareqa/xquad-r/{lang}.json                SQuAD json + per-paragraph sentence_breaks
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .examples import Candidates, Example, check_label
+from .tasks import TaskSpec
+
+
+def load(task: TaskSpec, split: str, language: str, data_dir) -> list[Example]:
+    reader = READERS.get(task.name)
+    if reader is None:
+        raise ValueError(f"task {task.name!r} has no xtreme download/ layout; use source='hub'")
+    root = Path(data_dir) / (task.xtreme_dir or task.name)
+    return reader(task, split, language, root)
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return path
+
+
+def _lines(path: Path):
+    with open(_need(path), encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            yield n, line.rstrip("\n").rstrip("\r")
+
+
+def _meta(path, n, source="xtreme"):
+    return {"source": source, "synthetic": False, "file": str(path), "line": n}
+
+
+# --- sentence (pair) classification -------------------------------------------------------------
+def read_pair_tsv(task, split, language, root):
+    path = root / f"{split}-{language}.tsv"
+    out = []
+    for n, line in _lines(path):
+        if not line.strip():
+            continue
+        cols = line.split("\t")   # xtreme reads these with csv quotechar=None: plain tab split
+        if len(cols) == 2 and split == "test":
+            label = None
+        elif len(cols) == 3:
+            label = cols[2].strip()
+            label = "contradiction" if label == "contradictory" else label
+            check_label(task, label, f"{path}:{n}")
+        else:
+            raise ValueError(f"{path}:{n}: expected 3 tab-separated columns "
+                             f"(2 in test), got {len(cols)}")
+        out.append(Example(id=f"{split}-{language}-{len(out)}", language=language, text=cols[0],
+                           text_pair=cols[1], label=label, meta=_meta(path, n)))
+    return out
+
+
+# --- tagging ------------------------------------------------------------------------------------
+def read_tagging_tsv(task, split, language, root):
+    path = root / f"{split}-{language}.tsv"
+    out, tokens, tags, start = [], [], [], None
+
+    def flush():
+        if tokens:
+            has_tags = all(t is not None for t in tags)
+            out.append(Example(id=f"{split}-{language}-{len(out)}", language=language,
+                               tokens=tuple(tokens), tags=tuple(tags) if has_tags else None,
+                               meta=_meta(path, start)))
+        tokens.clear(), tags.clear()
+
+    for n, line in _lines(path):
+        if not line.strip():
+            flush()
+            continue
+        cols = line.split("\t")
+        if len(cols) > 2 or not cols[0].strip():
+            raise ValueError(f"{path}:{n}: expected 'word<TAB>tag' (or 'word' in test), "
+                             f"got {len(cols)} columns")
+        if start is None or not tokens:
+            start = n
+        tokens.append(cols[0].strip())
+        tags.append(check_label(task, cols[1].strip(), f"{path}:{n}") if len(cols) == 2 else None)
+    flush()
+    return out
+
+
+# --- extractive QA (SQuAD json) -----------------------------------------------------------------
+def read_squad_json(path: Path, language: str, source="xtreme") -> list[Example]:
+    try:
+        with open(_need(path), encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid json ({e.msg})") from None
+    articles = data["data"] if isinstance(data, dict) and "data" in data else data
+    out = []
+    for article in articles:
+        for paragraph in article.get("paragraphs", ()):
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                for key in ("id", "question", "answers"):
+                    if key not in qa:
+                        raise ValueError(f"{path}: question {qa.get('id', '?')!r} has no key {key!r}")
+                answers = []
+                for a in qa["answers"]:
+                    text, start = a["text"], int(a["answer_start"])
+                    if not text:   # xtreme strips test annotations to {"answer_start": 0, "text": ""}
+                        continue
+                    if context[start:start + len(text)] != text:
+                        raise ValueError(f"{path}: question {qa['id']!r}: answer {text!r} is not at "
+                                         f"context[{start}:{start + len(text)}]")
+                    answers.append((text, start))
+                out.append(Example(id=str(qa["id"]), language=language, question=qa["question"],
+                                   context=context, answers=tuple(answers),
+                                   meta={"source": source, "synthetic": False, "file": str(path)}))
+    return out
+
+
+def read_qa(task, split, language, root):
+    if task.name == "xquad":
+        path = root / f"xquad.{language}.json"
+    elif task.name == "mlqa":
+        path = root / "MLQA_V1" / split / f"{split}-context-{language}-question-{language}.json"
+    elif task.name == "tydiqa":
+        folder = "tydiqa-goldp-v1.1-train" if split == "train" else "tydiqa-goldp-v1.1-dev"
+        path = root / folder / f"tydiqa.goldp.{language}.{split}.json"
+    else:  # squad
+        path = root / f"{split}-v1.1.json"
+    return read_squad_json(path, language)
+
+
+# --- multiple choice ----------------------------------------------------------------------------
+def _jsonl(path: Path):
+    for n, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid json ({e.msg})") from None
+
+
+def _get(row, key, path, n):
+    if key not in row:
+        raise ValueError(f"{path}:{n}: missing key {key!r}")
+    return row[key]
+
+
+def read_xcopa(task, split, language, root):
+    file_split = {"dev": "val"}.get(split, split)   # COPA/XCOPA call dev "val"
+    path = root / f"{file_split}-{language}.jsonl"
+    out = []
+    for n, row in _jsonl(path):
+        premise, question = _get(row, "premise", path, n), _get(row, "question", path, n)
+        label = str(_get(row, "label", path, n))
+        check_label(task, label, f"{path}:{n}")
+        # run_xcopa.py: "{premise} What was the {question}?" paired with each choice.
+        out.append(Example(id=f"{split}-{language}-{row.get('idx', len(out))}", language=language,
+                           text=f"{premise} What was the {question}?",
+                           choices=(_get(row, "choice1", path, n), _get(row, "choice2", path, n)),
+                           label=label, meta=_meta(path, n)))
+    return out
+
+
+SIQA_LETTERS = {"A": "0", "B": "1", "C": "2"}
+
+
+def read_siqa(task, split, language, root):
+    file_split = {"train": "trn", "dev": "dev", "test": "tst"}[split]
+    path = root / f"socialIQa_v1.4_{file_split}.jsonl"
+    out = []
+    for n, row in _jsonl(path):
+        letter = _get(row, "correct", path, n)
+        if letter not in SIQA_LETTERS:
+            raise ValueError(f"{path}:{n}: unknown label {letter!r} for task 'siqa' (labels: A, B, C)")
+        out.append(Example(id=f"{split}-{len(out)}", language=language,
+                           text=f"{_get(row, 'context', path, n)} {_get(row, 'question', path, n)}",
+                           choices=tuple(_get(row, f"answer{c}", path, n) for c in "ABC"),
+                           label=SIQA_LETTERS[letter], meta=_meta(path, n)))
+    return out
+
+
+# --- retrieval ----------------------------------------------------------------------------------
+def read_tatoeba(task, split, language, root):
+    src, tgt = root / f"{language}-en.{language}", root / f"{language}-en.en"
+    queries = [line for _, line in _lines(src)]
+    english = [line for _, line in _lines(tgt)]
+    if len(queries) != len(english):
+        raise ValueError(f"{src}: {len(queries)} lines but {tgt} has {len(english)}")
+    gold_path = root / f"test-{language}.tsv"
+    gold = None
+    if gold_path.is_file():
+        gold = []
+        for n, line in _lines(gold_path):
+            if not line.strip().isdigit() or int(line) >= len(english):
+                raise ValueError(f"{gold_path}:{n}: expected a line index below {len(english)}, "
+                                 f"got {line!r}")
+            gold.append(line.strip())
+        if len(gold) != len(queries):
+            raise ValueError(f"{gold_path}: {len(gold)} labels for {len(queries)} sentences in {src}")
+    pool = Candidates(ids=tuple(str(i) for i in range(len(english))), texts=tuple(english))
+    return [Example(id=f"{language}-{i}", language=language, text=q, candidates=pool,
+                    label=(gold[i],) if gold else None, meta=_meta(src, i + 1))
+            for i, q in enumerate(queries)]
+
+
+def read_mewslix(task, split, language, root):
+    ent_path = root / "candidate_set_entities.jsonl"
+    ids, texts = [], []
+    for n, row in _jsonl(ent_path):
+        ids.append(_get(row, "entity_id", ent_path, n))
+        texts.append(f"{_get(row, 'title', ent_path, n)}. {_get(row, 'description', ent_path, n)}")
+    pool = Candidates(ids=tuple(ids), texts=tuple(texts))
+    out = []
+    if split == "train":
+        path = root / "wikipedia_pairs-train.jsonl"
+        for n, row in _jsonl(path):
+            cm = _get(row, "contextual_mention", path, n)
+            ctx, m = cm["context"], cm["mention"]
+            if ctx.get("language") != language:
+                continue
+            ent = _get(row, "entity", path, n)["entity_id"]
+            out.append(_mention(ctx, m, language, pool, (ent,), path, n))
+        return out
+    path = root / "wikinews_mentions" / f"{split}-{language}.jsonl"
+    label_path = root / "wikinews_labels" / f"{split}-{language}.json"
+    labels = json.loads(_need(label_path).read_text(encoding="utf-8")) if label_path.is_file() else {}
+    for n, row in _jsonl(path):
+        ctx = _get(row, "context", path, n)
+        for m in _get(row, "mentions", path, n):
+            gold = labels.get(m["example_id"]) or ([m["entity_id"]] if m.get("entity_id") else None)
+            out.append(_mention(ctx, m, language, pool, tuple(gold) if gold else None, path, n))
+    return out
+
+
+def _mention(ctx, m, language, pool, gold, path, n):
+    span = m["mention_span"]
+    if ctx["text"][span["start"]:span["end"]] != span["text"]:
+        raise ValueError(f"{path}:{n}: mention {m['example_id']!r} text {span['text']!r} is not at "
+                         f"context[{span['start']}:{span['end']}]")
+    return Example(id=m["example_id"], language=language, text=span["text"], text_pair=ctx["text"],
+                   candidates=pool, label=gold,
+                   meta={**_meta(path, n), "mention_span": (span["start"], span["end"])})
+
+
+def read_lareqa(task, split, language, root):
+    """XQuAD-R as utils_lareqa.load_data reads it: every sentence of every language is a candidate;
+    a question's gold answers are the answer sentences of its id (xling_id) in all languages."""
+    folder = root / "xquad-r"
+    langs = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if language not in langs:
+        _need(folder / f"{language}.json")
+    cand_ids, cand_texts, cand_ctx, index = [], [], [], {}
+    gold_by_xling: dict[str, set] = {}
+    questions = []
+    for lang in langs:
+        path = folder / f"{lang}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        n_par = 0
+        for article in data["data"]:
+            for par in article["paragraphs"]:
+                n_par += 1
+                context = par["context"]
+                if "sentence_breaks" not in par:
+                    raise ValueError(f"{path}: paragraph {n_par} has no key 'sentence_breaks'")
+                sents = []
+                for pos, (s, e) in enumerate(par["sentence_breaks"]):
+                    key = (lang, context[s:e], context)
+                    if key not in index:
+                        index[key] = len(cand_ids)
+                        cand_ids.append(f"{lang}_{n_par}_{pos}")
+                        cand_texts.append(context[s:e])
+                        cand_ctx.append(context)
+                    sents.append((s, e, index[key]))
+                for qa in par["qas"]:
+                    start = qa["answers"][0]["answer_start"]
+                    hit = [c for s, e, c in sents if s <= start < e]
+                    if not hit:
+                        continue   # as utils_lareqa: answer start in no sentence -> skipped
+                    gold_by_xling.setdefault(qa["id"], set()).add(hit[0])
+                    if lang == language:
+                        questions.append((qa["id"], qa["question"], path))
+    pool = Candidates(ids=tuple(cand_ids), texts=tuple(cand_texts))
+    return [Example(id=f"{language}-{qid}", language=language, text=q, candidates=pool,
+                    label=tuple(cand_ids[c] for c in sorted(gold_by_xling[qid])),
+                    meta={"source": "xtreme", "synthetic": False, "file": str(path), "xling_id": qid,
+                          "candidate_contexts": cand_ctx})
+            for qid, q, path in questions]
+
+
+READERS = {
+    "xnli": read_pair_tsv, "pawsx": read_pair_tsv,
+    "udpos": read_tagging_tsv, "panx": read_tagging_tsv,
+    "xquad": read_qa, "mlqa": read_qa, "tydiqa": read_qa, "squad": read_qa,
+    "xcopa": read_xcopa, "siqa": read_siqa,
+    "tatoeba": read_tatoeba, "mewslix": read_mewslix, "lareqa": read_lareqa,
+}
