@@ -70,6 +70,9 @@ def _encode(tok, texts, pairs, max_length, **kw):
 
 def _base(task, examples, tok, max_length, arrays, example_index, **kw):
     mask = arrays["attention_mask"]
+    if tokenizer_family(tok) == "xlnet":
+        # XLNet pads token types with 3 (SEG_ID_PAD); transformers 5's XLNetTokenizer lost that.
+        arrays["token_type_ids"][mask == 0] = 3
     lengths = mask.reshape(mask.shape[0], -1, mask.shape[-1]).sum(-1).max(-1)
     return Features(task=task, arrays=arrays, example_index=np.asarray(example_index, np.int32),
                     lengths=lengths.astype(np.int32), examples=list(examples), max_length=max_length,

@@ -11,7 +11,11 @@ from __future__ import annotations
 import functools
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+try:   # transformers 5 (importing it via `transformers` would pull in torch through the auto classes)
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend as PreTrainedTokenizerFast
+except ImportError:   # transformers 4
+    from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 FAMILIES = ("bert", "roberta", "xlnet")
 
@@ -33,6 +37,8 @@ def load_tokenizer(name_or_dir: str):
     `synthetic_tokenizer(family)`."""
     if name_or_dir.startswith("synthetic:"):
         return synthetic_tokenizer(name_or_dir.split(":", 1)[1])
+    from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(name_or_dir)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{name_or_dir}: no fast tokenizer (offsets are needed for tagging and QA)")
