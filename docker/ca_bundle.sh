@@ -1,0 +1,21 @@
+#!/bin/sh
+# Writes OUT: the base image's CA bundle (or pip's certifi bundle when the base has none) followed by the
+# extra CA of a TLS-intercepting proxy, if one is given, as the build secret `ca` (build stage only: it
+# never reaches the final image) and/or the build argument EXTRA_CA_CERT (PEM text; kept in the image).
+#   docker/ca_bundle.sh OUT
+set -eu
+out=$1
+base=/etc/ssl/certs/ca-certificates.crt
+if [ ! -s "$base" ]; then
+  base=$(python3 -c 'from pip._vendor import certifi; print(certifi.where())')
+fi
+mkdir -p "$(dirname "$out")"
+cat "$base" > "$out"
+if [ -s /run/secrets/ca ]; then
+  cat /run/secrets/ca >> "$out"
+  echo "ca_bundle: added the build secret 'ca'"
+fi
+if [ -n "${EXTRA_CA_CERT:-}" ]; then
+  printf '%s\n' "$EXTRA_CA_CERT" >> "$out"
+  echo "ca_bundle: added EXTRA_CA_CERT"
+fi
