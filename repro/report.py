@@ -496,8 +496,15 @@ def _plots(cells, tables: dict[str, list[dict]], bench: list[dict], plot_dir: Pa
     return written
 
 
+# extra_info keys of tests/benchmarks (older names too), shown when present.
+_BENCH_KEYS = ("kind", "impl", "family", "model", "head", "batch", "batch_size", "seq_len", "dtype", "device_kind")
+_BENCH_EXTRA = ("params.total", "params.embedding", "params.non_embedding", "param_count.total",
+                "param_count.embedding", "flops", "flops_per_batch", "tokens_per_s", "compile_s")
+
+
 def _bench_label(r: dict) -> str:
-    parts = [str(r[k]) for k in ("impl", "model", "head", "batch_size", "seq_len", "dtype") if r.get(k) is not None]
+    parts = [str(r[k]) for k in ("kind", "impl", "model", "head", "batch", "batch_size", "seq_len", "dtype")
+             if r.get(k) is not None]
     return " ".join(parts) or r["name"]
 
 
@@ -561,10 +568,8 @@ def _render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) 
         w("\n![training cost](plots/training_cost.png)\n")
     if bench_path is not None:
         w(f"\n### Benchmarks (`{bench_path}`)\n\n")
-        cols = [k for k in ("impl", "family", "model", "head", "batch_size", "seq_len", "dtype")
-                if any(k in r for r in bench)]
-        extra = [k for k in dict.fromkeys(k for r in bench for k in r)
-                 if k.startswith(("param", "flops")) and k not in cols]
+        cols = [k for k in _BENCH_KEYS if any(k in r for r in bench)]
+        extra = [k for k in _BENCH_EXTRA if any(k in r for r in bench)]
         w(_md_table(["name", *cols, "median ms", "mean ms", "std ms", "rounds", *extra],
                     [[r["name"], *(r.get(k) for k in cols), r["median_ms"], r["mean_ms"], r["stddev_ms"],
                       r.get("rounds"), *(r.get(k) for k in extra)] for r in bench]))

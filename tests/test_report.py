@@ -30,9 +30,11 @@ def _bench_json():
     def entry(impl, median_s):
         return {"name": f"test_latency[{impl}-bert-tiny]", "stats": {"median": median_s, "mean": median_s * 1.1,
                 "stddev": median_s / 10, "rounds": 7},
-                "extra_info": {"family": "bert", "model": "bert-tiny", "head": "sequence_classification",
-                               "batch_size": 8, "seq_len": 64, "dtype": "float32", "impl": impl,
-                               "param_count": {"total": 57000, "embedding": 32000}, "flops": 12345678}}
+                # the keys tests/benchmarks/conftest.py's bench_info records
+                "extra_info": {"kind": "forward", "family": "bert", "model": "bert-tiny",
+                               "head": "sequence_classification", "batch": 8, "seq_len": 64, "dtype": "float32",
+                               "impl": impl, "params": {"total": 57000, "embedding": 32000},
+                               "flops_per_batch": 12345678}}
     return {"machine_info": {}, "benchmarks": [entry("jax", 0.00123), entry("torch", 0.00456)]}
 
 
@@ -103,7 +105,10 @@ def test_efficiency_and_training_tables_come_from_the_results(built):
         assert float(r["gap_with_mean"]) == pytest.approx(statistics.mean(c["transfer_gap"] for c in cs), abs=1e-12)
     bench = _rows(out / "tables" / "benchmarks.csv")
     assert [float(b["median_ms"]) for b in bench] == pytest.approx([1.23, 4.56])
-    assert bench[1]["impl"] == "torch" and bench[1]["param_count.total"] == "57000"
+    assert bench[1]["impl"] == "torch" and bench[1]["params.total"] == "57000"
+    md = (out / "report.md").read_text()
+    assert "| test_latency[torch-bert-tiny] | forward | torch | bert | bert-tiny | sequence_classification | 8 | 64 " \
+           "| float32 | 4.56 | 5.016 | 0.456 | 7 | 57,000 | 32,000 | 12,345,678 |" in md
 
 
 def test_changing_one_results_value_changes_the_report(built, tmp_path):
