@@ -272,7 +272,7 @@ GENERATORS = {
     "synth_sentiment": (gen_sentiment, "product"), "synth_sentiment_domain": (gen_sentiment, "product"),
     "synth_int_sentiment": (gen_sentiment, "movie"),
     "synth_nli": (gen_nli, "news"), "synth_nli_domain": (gen_nli, "lab"), "synth_int_nli": (gen_nli, "news"),
-    "synth_similarity": (gen_similarity, "news"), "synth_similarity_domain": (gen_similarity, "lab"),
+    "synth_similarity": (gen_similarity, "news"), "synth_similarity_domain": (gen_similarity, "news"),
     "synth_int_similarity": (gen_similarity, "lab"),
     "synth_sts": (gen_sts, "news"), "synth_int_sts": (gen_sts, "lab"),
     "synth_tagging": (gen_tagging, "news"), "synth_int_tagging": (gen_tagging, "lab"),
