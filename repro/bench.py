@@ -1,0 +1,434 @@
+"""Efficiency accounting shared by the benchmarks, the efficiency table and training-cost bookkeeping.
+
+- `CONFIGS`: the model configs the benchmark presets use. `tiny` ones are small random models (hidden 32,
+  2 layers); the full-size ones are the `config.json` values of the hub checkpoints written out, so that
+  the `base` preset builds them with random weights and downloads nothing.
+- `forward_flops(config, seq_len, head, num_labels, num_choices)`: analytic FLOPs of one forward pass of
+  one example (one multiply-add = 2 FLOPs), counting the matrix products the transformers reference
+  computes: 2 * (matmul parameters) * T for every projection plus the attention terms. Embedding gathers,
+  softmax, layer norm, activations and biases are not counted (they are O(T*H) each, < 1 % at base size).
+  `train_flops` = 3 x forward (the backward pass costs two matmuls per forward matmul).
+  tests/benchmarks checks both against torch's FlopCounterMode on the same configs.
+- `peak_flops(device_kind, dtype)`: dense peak FLOP/s of known accelerators, for MFU; None when unknown
+  (CPUs: pass your own peak to scripts/bench_table.py --peak-flops).
+"""
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------------------------
+# Configs
+
+_TINY_COMMON = dict(vocab_size=1000, initializer_range=0.02)
+
+CONFIGS: dict[str, dict] = {
+    # tiny: the CI preset (hidden 32, 2 layers); intermediate 37 is deliberately not a multiple of 8.
+    "bert-tiny": dict(_TINY_COMMON, model_type="bert", hidden_size=32, num_hidden_layers=2,
+                      num_attention_heads=4, intermediate_size=37, hidden_act="gelu",
+                      max_position_embeddings=512, type_vocab_size=2, pad_token_id=0, layer_norm_eps=1e-12,
+                      hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1),
+    "roberta-tiny": dict(_TINY_COMMON, model_type="roberta", hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, intermediate_size=37, hidden_act="gelu",
+                         max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+                         eos_token_id=2, layer_norm_eps=1e-5, hidden_dropout_prob=0.1,
+                         attention_probs_dropout_prob=0.1),
+    "xlnet-tiny": dict(_TINY_COMMON, model_type="xlnet", d_model=32, n_layer=2, n_head=4, d_head=8, d_inner=37,
+                       ff_activation="gelu", untie_r=True, attn_type="bi", bi_data=False, clamp_len=-1,
+                       mem_len=None, reuse_len=None, same_length=False, pad_token_id=5, bos_token_id=1,
+                       eos_token_id=2, layer_norm_eps=1e-12, dropout=0.1, summary_type="last",
+                       summary_use_proj=True, summary_activation="tanh", summary_last_dropout=0.1,
+                       start_n_top=5, end_n_top=5),
+    # base: config.json of the hub checkpoints (fields that change the computation; no download).
+    "bert-base-cased": dict(model_type="bert", vocab_size=28996, hidden_size=768, num_hidden_layers=12,
+                            num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+                            hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                            max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02,
+                            layer_norm_eps=1e-12, pad_token_id=0),
+    "bert-base-multilingual-cased": dict(model_type="bert", vocab_size=119547, hidden_size=768,
+                                         num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                                         hidden_act="gelu", hidden_dropout_prob=0.1,
+                                         attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+                                         type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12,
+                                         pad_token_id=0, directionality="bidi", pooler_fc_size=768,
+                                         pooler_num_attention_heads=12, pooler_num_fc_layers=3,
+                                         pooler_size_per_head=128, pooler_type="first_token_transform"),
+    "roberta-base": dict(model_type="roberta", vocab_size=50265, hidden_size=768, num_hidden_layers=12,
+                         num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+                         hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                         max_position_embeddings=514, type_vocab_size=1, initializer_range=0.02,
+                         layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "xlm-roberta-base": dict(model_type="xlm-roberta", vocab_size=250002, hidden_size=768, num_hidden_layers=12,
+                             num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+                             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                             max_position_embeddings=514, type_vocab_size=1, initializer_range=0.02,
+                             layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                             output_past=True),
+    "xlnet-base-cased": dict(model_type="xlnet", vocab_size=32000, d_model=768, n_layer=12, n_head=12, d_head=64,
+                             d_inner=3072, ff_activation="gelu", untie_r=True, attn_type="bi", bi_data=False,
+                             clamp_len=-1, mem_len=None, reuse_len=None, same_length=False,
+                             initializer_range=0.02, layer_norm_eps=1e-12, dropout=0.1, pad_token_id=5,
+                             bos_token_id=1, eos_token_id=2, summary_type="last", summary_use_proj=True,
+                             summary_activation="tanh", summary_last_dropout=0.1, start_n_top=5,
+                             end_n_top=5),
+}
+
+FAMILY_OF_MODEL_TYPE = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "xlnet": "xlnet"}
+
+
+def family(config: dict) -> str:
+    return FAMILY_OF_MODEL_TYPE[config["model_type"]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Analytic FLOPs
+
+def _dims(config: dict) -> tuple[int, int, int, int, int]:
+    """(layers, hidden, attention width n_head*d_head, heads, intermediate)."""
+    if family(config) == "xlnet":
+        return (config["n_layer"], config["d_model"], config["n_head"] * config["d_head"], config["n_head"],
+                config["d_inner"])
+    return (config["num_hidden_layers"], config["hidden_size"], config["hidden_size"],
+            config["num_attention_heads"], config["intermediate_size"])
+
+
+def encoder_flops(config: dict, seq_len: int) -> int:
+    """One sequence through the encoder stack (no head, no pooler).
+
+    BERT/RoBERTa layer:  2*T*(4*H*A + 2*H*I)          Q, K, V, output and the two FFN matmuls
+                       + 4*T^2*A                        Q K^T and P V
+    XLNet layer (bi, no mems; the reference computes the relative-position projection per example):
+                         2*T*(4*H*A + 2*H*I)          q, k, v, o and the FFN
+                       + 2*(2T)*H*A                     k_r = r W_r over 2T relative positions
+                       + 2*T^2*A + 2*T*(2T)*A + 2*T^2*A q k^T (ac), q k_r^T (bd, before rel_shift), P v
+                       + 2*T*2*A + 2*T^2*2*n_head       segment term ef (2 segment classes)
+    """
+    n_layer, hidden, attn, n_head, inter = _dims(config)
+    t = seq_len
+    per_layer = 2 * t * (4 * hidden * attn + 2 * hidden * inter)
+    if family(config) == "xlnet":
+        per_layer += 2 * (2 * t) * hidden * attn
+        per_layer += 2 * t * t * attn + 2 * t * (2 * t) * attn + 2 * t * t * attn
+        per_layer += 2 * t * 2 * attn + 2 * t * t * 2 * n_head
+    else:
+        per_layer += 4 * t * t * attn
+    return n_layer * per_layer
+
+
+def head_flops(config: dict, seq_len: int, head: str | None, num_labels: int | None) -> int:
+    """The pooler / sequence summary and the task head for one sequence, as the transformers classes do."""
+    fam = family(config)
+    _, hidden, _, _, _ = _dims(config)
+    t = seq_len
+    pool = 2 * hidden * hidden  # BERT/RoBERTa pooler, RoBERTa classification dense, XLNet summary proj
+    if head is None:
+        return 0 if fam == "xlnet" else pool  # BertModel/RobertaModel keep their pooler
+    if head == "sequence_classification":
+        return pool + 2 * hidden * num_labels
+    if head == "token_classification":
+        return 2 * t * hidden * num_labels
+    if head == "question_answering":
+        return 2 * t * hidden * 2
+    if head == "multiple_choice":
+        return pool + 2 * hidden
+    raise ValueError(f"unknown head {head!r}")
+
+
+def forward_flops(config: dict, seq_len: int, head: str | None = None, num_labels: int | None = None,
+                  num_choices: int = 1) -> int:
+    """Analytic FLOPs of one example's forward pass (num_choices sequences for multiple choice)."""
+    per_sequence = encoder_flops(config, seq_len) + head_flops(config, seq_len, head, num_labels)
+    return per_sequence * (num_choices if head == "multiple_choice" else 1)
+
+
+def train_flops(config: dict, seq_len: int, head: str | None = None, num_labels: int | None = None,
+                num_choices: int = 1) -> int:
+    """Forward + backward of one example: 3 x forward (standard approximation, e.g. Kaplan et al. 2020)."""
+    return 3 * forward_flops(config, seq_len, head, num_labels, num_choices)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Device peaks, dense (no sparsity), from the vendors' datasheets. Keys are matched as lower-case
+# substrings of jax's `device.device_kind`, most specific first. "float32" is the plain FP32 rate: XLA
+# with matmul precision "highest" does not use TF32 tensor cores.
+
+PEAK_FLOPS: list[tuple[str, dict[str, float]]] = [
+    ("h100 pcie", {"bfloat16": 756e12, "float32": 51e12}),
+    ("h100", {"bfloat16": 989e12, "float32": 67e12}),    # SXM
+    ("h200", {"bfloat16": 989e12, "float32": 67e12}),
+    ("a100", {"bfloat16": 312e12, "float32": 19.5e12}),
+    ("l4", {"bfloat16": 121e12, "float32": 30.3e12}),
+    ("a10g", {"bfloat16": 70e12, "float32": 35e12}),
+    ("tpu v4", {"bfloat16": 275e12}),
+    ("tpu v5 lite", {"bfloat16": 197e12}),
+    ("tpu v5e", {"bfloat16": 197e12}),
+    ("tpu v5", {"bfloat16": 459e12}),                   # v5p
+    ("tpu v6", {"bfloat16": 918e12}),
+]
+
+
+def peak_flops(device_kind: str, dtype: str) -> float | None:
+    kind = device_kind.lower()
+    for key, peaks in PEAK_FLOPS:
+        if key in kind:
+            return peaks.get(dtype)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs and the PyTorch twin
+
+def head_num_labels(head: str | None) -> int | None:
+    """The label count the benchmarks use per head (3: an NLI-sized classifier / a small tag set)."""
+    return 3 if head in ("sequence_classification", "token_classification") else None
+
+
+NUM_CHOICES = 2  # multiple-choice benchmarks: (B, 2, T) inputs, B*2 sequences through the encoder
+
+
+def make_inputs(config: dict, head: str | None, batch: int, seq_len: int, seed: int = 0) -> dict:
+    """Fixed-seed random token ids with realistic padding, as numpy int32 arrays.
+
+    Row 0 fills the length bucket; the other rows have lengths uniform in [T/2, T], padded on the
+    family's side (XLNet left, BERT/RoBERTa right) with the config's pad id. Two segments (token types
+    0/1) for BERT and XLNet (XLNet's <cls> segment 2 and pad segment 3, as its tokenizer writes them);
+    all zeros for RoBERTa/XLM-R, whose type vocabulary has one entry.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    fam = family(config)
+    shape = (batch, NUM_CHOICES, seq_len) if head == "multiple_choice" else (batch, seq_len)
+    rows = int(np.prod(shape[:-1]))
+    lengths = rng.integers(seq_len // 2, seq_len + 1, size=rows)
+    lengths[0] = seq_len
+    pad = int(config.get("pad_token_id", 0) or 0)
+    ids = rng.integers(10, config["vocab_size"], size=(rows, seq_len))
+    mask = np.zeros((rows, seq_len), np.int32)
+    types = np.zeros((rows, seq_len), np.int32)
+    for r, n in enumerate(lengths):
+        cols = slice(seq_len - n, seq_len) if fam == "xlnet" else slice(0, n)
+        mask[r, cols] = 1
+        if fam != "roberta":
+            seg = np.zeros(n, np.int32)
+            seg[n // 2:] = 1
+            if fam == "xlnet":
+                seg[-1] = 2
+            types[r, cols] = seg
+    ids = np.where(mask == 1, ids, pad)
+    if fam == "xlnet":
+        types = np.where(mask == 1, types, 3)
+    return {"input_ids": ids.astype(np.int32).reshape(shape), "attention_mask": mask.reshape(shape),
+            "token_type_ids": types.reshape(shape)}
+
+
+def make_labels(head: str | None, inputs: dict, num_labels: int | None, seed: int = 0) -> dict:
+    """Fixed-seed labels for a training step of the head (token labels -100 on padding)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    b = inputs["input_ids"].shape[0]
+    t = inputs["input_ids"].shape[-1]
+    if head == "sequence_classification":
+        return {"labels": rng.integers(0, num_labels, b).astype(np.int32)}
+    if head == "token_classification":
+        labels = rng.integers(0, num_labels, (b, t)).astype(np.int32)
+        return {"labels": np.where(inputs["attention_mask"] == 1, labels, -100).astype(np.int32)}
+    if head == "question_answering":
+        return {"start_positions": rng.integers(0, t // 2, b).astype(np.int32),
+                "end_positions": rng.integers(t // 2, t, b).astype(np.int32)}
+    if head == "multiple_choice":
+        return {"labels": rng.integers(0, NUM_CHOICES, b).astype(np.int32)}
+    raise ValueError(f"no training loss for head {head!r}")
+
+
+def torch_class_name(config: dict, head: str | None) -> str:
+    """The transformers class a head maps to, read from the family module's HEAD_CLASSES."""
+    import importlib
+
+    return importlib.import_module(f"flax_models.{family(config)}").HEAD_CLASSES[head]
+
+
+def build_torch_model(config: dict, head: str | None, num_labels: int | None, seed: int = 0):
+    """transformers PyTorch model of the head, random weights drawn under torch.manual_seed(seed)."""
+    import torch
+    import transformers
+
+    cfg = dict(config)
+    if num_labels is not None:
+        cfg["num_labels"] = num_labels
+    hf_config = transformers.AutoConfig.for_model(**cfg)
+    torch.manual_seed(seed)
+    cls = getattr(transformers, torch_class_name(config, head))
+    return cls(hf_config).eval()
+
+
+def torch_param_counts(torch_model) -> dict:
+    """total / embedding (nn.Embedding weights) / non_embedding / trainable, as fm.param_count splits them."""
+    import torch
+
+    total = sum(p.numel() for p in torch_model.parameters())
+    trainable = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
+    embedding = sum(m.weight.numel() for m in torch_model.modules() if isinstance(m, torch.nn.Embedding))
+    return {"total": total, "embedding": embedding, "non_embedding": total - embedding, "trainable": trainable}
+
+
+def xla_cpu_threads() -> int:
+    """Threads XLA's CPU client runs an executable on: one per CPU this process may be scheduled on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def cost_analysis_flops(compiled) -> float | None:
+    """XLA's own FLOP count of a compiled executable (None where the backend does not report one)."""
+    try:
+        cost = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 - backends without cost analysis raise various errors
+        return None
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else None
+    if not cost or "flops" not in cost:
+        return None
+    return float(cost["flops"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# JAX: a pure forward and a pure train step over the model's parameter pytree
+
+def jax_forward(model):
+    """(forward(params, input_ids, attention_mask, token_type_ids) -> ModelOutput, params)."""
+    from flax import nnx
+
+    graphdef, params = nnx.split(model, nnx.Param)
+
+    def forward(params, input_ids, attention_mask, token_type_ids):
+        return nnx.merge(graphdef, params)(input_ids, attention_mask, token_type_ids)
+
+    return forward, params
+
+
+def head_loss(head: str | None, out, batch: dict):
+    """The fine-tuning loss of the head (mean over examples / valid tokens), in float32."""
+    import jax.numpy as jnp
+    import optax
+
+    ce = optax.softmax_cross_entropy_with_integer_labels
+    if head in ("sequence_classification", "multiple_choice"):
+        return ce(out.logits.astype(jnp.float32), batch["labels"]).mean()
+    if head == "token_classification":
+        labels = batch["labels"]
+        valid = labels != -100
+        losses = ce(out.logits.astype(jnp.float32), jnp.where(valid, labels, 0))
+        return (losses * valid).sum() / jnp.maximum(valid.sum(), 1)
+    if head == "question_answering":
+        return (ce(out.start_logits.astype(jnp.float32), batch["start_positions"]).mean()
+                + ce(out.end_logits.astype(jnp.float32), batch["end_positions"]).mean()) / 2
+    raise ValueError(f"no training loss for head {head!r}")
+
+
+def jax_train_step(model, head: str, learning_rate: float = 2e-5):
+    """(train_step(state, batch, dropout_rng) -> (state, loss), state): AdamW, dropout on, pure.
+
+    state = (params, opt_state); donate it (argument 0) when jitting.
+    """
+    import jax
+    import optax
+    from flax import nnx
+
+    graphdef, params = nnx.split(model, nnx.Param)
+    tx = optax.adamw(learning_rate, weight_decay=0.01)
+
+    def train_step(state, batch, dropout_rng):
+        params, opt_state = state
+
+        def loss_fn(p):
+            out = nnx.merge(graphdef, p)(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
+                                         dropout_rng=dropout_rng)
+            return head_loss(head, out, batch)
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    return train_step, (params, tx.init(params))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Timing
+
+PLANT_ENV = "XT_BENCH_PLANT_SLOWDOWN"
+
+
+def planted_slowdown() -> int:
+    """TEST HOOK for the regression gate: XT_BENCH_PLANT_SLOWDOWN=N makes every benchmarked call run its
+    operation N times (an N x slowdown), so that `scripts/bench_gate.sh check` can be shown to fail.
+    Never set it for real measurements; its value is recorded in each benchmark's extra_info."""
+    import os
+
+    value = os.environ.get(PLANT_ENV, "1") or "1"
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"{PLANT_ENV} must be a positive integer, got {value!r}")
+    return n
+
+
+def run_pedantic(benchmark, fn, *, warmup: int, min_rounds: int, max_rounds: int, seconds: float):
+    """Time `fn` (which must block until its result is ready) with pytest-benchmark's pedantic mode.
+
+    `warmup` untimed calls first; then rounds = clip(seconds / one call, min_rounds, max_rounds), one
+    iteration per round (each call is long against the timer's resolution). Returns fn's last result.
+    """
+    import math
+    import time
+
+    result = None
+    for _ in range(max(warmup - 1, 0)):
+        result = fn()
+    start = time.perf_counter()
+    result = fn()
+    once = max(time.perf_counter() - start, 1e-9)
+    rounds = int(min(max(math.ceil(seconds / once), min_rounds), max_rounds))
+    out = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=0, iterations=1)
+    return out if out is not None else result
+
+
+def median_seconds(benchmark) -> float | None:
+    """The median of the timed rounds, or None when benchmarking is disabled (xdist, --benchmark-disable)."""
+    stats = getattr(benchmark, "stats", None)
+    return None if stats is None else float(stats.stats.median)
+
+
+def torch_device() -> str:
+    """PyTorch runs where JAX runs: the GPU when JAX has one (and torch sees it), else the CPU."""
+    import jax
+    import torch
+
+    return "cuda" if jax.devices()[0].platform == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def torch_device_kind() -> str:
+    """The GPU's name (as jax's device_kind spells it on NVIDIA), or "cpu" as jax's CPU device_kind."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch_device() == "cuda" else "cpu"
+
+
+def cpu_model() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def torch_sync() -> None:
+    import torch
+
+    if torch_device() == "cuda":
+        torch.cuda.synchronize()
