@@ -6,7 +6,7 @@ import numpy as np
 from . import metrics
 from .examples import Example
 from .features import Features
-from .tasks import TaskSpec, get_task
+from .tasks import get_task
 
 TOP_K = 20        # retrieval: candidates returned per query (Mewsli-X / LAReQA score the top 20)
 N_BEST = 20       # qa: start/end candidates considered per window (run_squad.py n_best_size)
