@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         "check-parity", help="compare our port with the transformers PyTorch class on the same weights",
         description="Runs our Flax port and the transformers PyTorch class named for the head on one padded "
                     "batch (two segments, padding on the family's side) and prints the max-abs differences "
-                    "of last_hidden_state and logits. Needs torch (the test extra).")
+                    "of last_hidden_state and logits over real tokens. Needs torch (the test extra).")
     check.add_argument("model", metavar="NAME_OR_DIR", help="a local transformers folder or a hub id")
     check.add_argument("--head", choices=_HEAD_NAMES, default="none")
     check.add_argument("--num-labels", type=int, default=None,
