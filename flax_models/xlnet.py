@@ -35,6 +35,7 @@ from flax_models import modeling_utils as mu
 MODEL_TYPES = ("xlnet",)
 FAMILY = "xlnet"
 BACKBONE_PREFIX = "transformer"
+PADDING_SIDE = "left"  # the XLNet tokenizer pads on the left, so <sep> <cls> stay the last tokens
 HEAD_CLASSES = {
     None: "XLNetModel",
     "sequence_classification": "XLNetForSequenceClassification",
@@ -93,25 +94,26 @@ class XLNetRelativeAttention(nnx.Module):
         k = jnp.einsum("bjh,hnd->bjnd", h, cast(self.k))
         v = jnp.einsum("bjh,hnd->bjnd", h, cast(self.v))
 
-        ac = jnp.einsum("bind,bjnd->bnij", q + cast(self.r_w_bias), k)
+        # Scores accumulate and stay in float32 whatever the compute dtype (halves the bf16 error).
+        f32 = dict(preferred_element_type=jnp.float32)
+        ac = jnp.einsum("bind,bjnd->bnij", q + cast(self.r_w_bias), k, **f32)
         q_r = q + cast(self.r_r_bias)
         if pos_emb.shape[0] == 1:
             k_r = jnp.einsum("rh,hnd->rnd", pos_emb[0], cast(self.r))
-            bd = jnp.einsum("bind,rnd->bnir", q_r, k_r)
+            bd = jnp.einsum("bind,rnd->bnir", q_r, k_r, **f32)
         else:  # bi_data: the first half of the batch sees forward positions, the second half backward
             k_r = jnp.einsum("prh,hnd->prnd", pos_emb, cast(self.r))
             half = q_r.shape[0] // 2
-            bd = jnp.concatenate([jnp.einsum("bind,rnd->bnir", q_r[:half], k_r[0]),
-                                  jnp.einsum("bind,rnd->bnir", q_r[half:], k_r[1])], axis=0)
+            bd = jnp.concatenate([jnp.einsum("bind,rnd->bnir", q_r[:half], k_r[0], **f32),
+                                  jnp.einsum("bind,rnd->bnir", q_r[half:], k_r[1], **f32)], axis=0)
         bd = self.rel_shift_bnij(bd, klen=ac.shape[-1])
 
         score = ac + bd
         if seg_diff is not None:
-            ef = jnp.einsum("bind,snd->bnis", q + cast(self.r_s_bias), cast(self.seg_embed))
+            ef = jnp.einsum("bind,snd->bnis", q + cast(self.r_s_bias), cast(self.seg_embed), **f32)
             score = score + jnp.where(seg_diff[:, None], ef[..., 1:2], ef[..., 0:1])
 
-        # Softmax in float32 whatever the compute dtype.
-        score = score.astype(jnp.float32) * self.scale
+        score = score * self.scale
         if mask is not None:
             score = jnp.where(mask, score, _MASKED)
         prob = jax.nn.softmax(score, axis=-1).astype(dtype)
@@ -243,11 +245,11 @@ class XLNetSequenceSummary(nnx.Module):
         return mu.dropout(self.act(x), self.last_dropout, rngs)
 
 
-class XLNet(nnx.Module):
+class XLNet(mu.PretrainedModel):
     """Backbone under `transformer` plus the head's modules, named as the transformers class names them."""
 
     def __init__(self, cfg: dict, head: str | None, num_labels: int | None, *, dtype, rngs: nnx.Rngs):
-        self.config, self.family, self.head, self.num_labels = cfg, FAMILY, head, num_labels
+        mu.set_model_info(self, cfg, FAMILY, head, num_labels)
         std, d_model = cfg["initializer_range"], cfg["d_model"]
         self.transformer = XLNetModel(cfg, dtype=dtype, rngs=rngs)
         if head in ("sequence_classification", "multiple_choice"):
