@@ -290,6 +290,15 @@ class BertForMultipleChoice(PretrainedModel):
         return ModelOutput(last_hidden_state=hidden, pooler_output=pooled, logits=logits.astype(jnp.float32))
 
 
+def zero_padding_rows(padding_idx: int | None, *tables: nnx.Embed) -> None:
+    """transformers initialises the padding_idx row of an nn.Embedding(padding_idx=...) to zeros."""
+    if padding_idx is None:
+        return
+    for table in tables:
+        if 0 <= padding_idx < table.num_embeddings:
+            table.embedding[...] = table.embedding[...].at[padding_idx].set(0.0)
+
+
 _HEAD_MODULES = {
     "sequence_classification": BertForSequenceClassification,
     "token_classification": BertForTokenClassification,
@@ -305,4 +314,6 @@ def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs
         model = BertModel(config, dtype=dtype, rngs=rngs)
     else:
         model = _HEAD_MODULES[head](config, num_labels, dtype=dtype, rngs=rngs)
+    backbone = model if head is None else model.bert
+    zero_padding_rows(config.pad_token_id, backbone.embeddings.word_embeddings)
     return set_model_info(model, hf_config, FAMILY, head, num_labels)

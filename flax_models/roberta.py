@@ -23,7 +23,7 @@ import dataclasses
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.bert import BertEncoder, BertPooler, _default_inputs
+from flax_models.bert import BertEncoder, BertPooler, _default_inputs, zero_padding_rows
 from flax_models.modeling_utils import (
     ModelOutput,
     PretrainedModel,
@@ -220,4 +220,6 @@ def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs
         model = RobertaModel(config, dtype=dtype, rngs=rngs)
     else:
         model = _HEAD_MODULES[head](config, num_labels, dtype=dtype, rngs=rngs)
+    embeddings = (model if head is None else model.roberta).embeddings
+    zero_padding_rows(config.pad_token_id, embeddings.word_embeddings, embeddings.position_embeddings)
     return set_model_info(model, hf_config, FAMILY, head, num_labels)

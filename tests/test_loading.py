@@ -152,6 +152,10 @@ def test_from_config_initialises_like_transformers(tmp_path):
     assert float(jnp.abs(layer.output.dense.bias[...]).max()) == 0.0
     assert float(jnp.abs(layer.output.LayerNorm.scale[...] - 1).max()) == 0.0
     assert model.config["architectures"] == ["RobertaForSequenceClassification"]
+    embeddings = model.roberta.embeddings  # the padding_idx rows start at zero, as nn.Embedding(padding_idx)
+    assert float(jnp.abs(embeddings.word_embeddings.embedding[1]).max()) == 0.0
+    assert float(jnp.abs(embeddings.position_embeddings.embedding[1]).max()) == 0.0
+    assert float(jnp.abs(embeddings.word_embeddings.embedding[2]).max()) > 0.0
     (tmp_path / "config.json").write_text(json.dumps(config))
     for source in (tmp_path, tmp_path / "config.json"):
         again = fm.from_config(source, head="sequence_classification", num_labels=2, seed=3)
