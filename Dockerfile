@@ -59,7 +59,10 @@ COPY --from=build /opt/xt-state /opt/xt-state
 COPY --from=build /app /app
 # The CA bundle of the running container: the base image's plus EXTRA_CA_CERT (not the build secret).
 # /opt/xt-state holds setup_env.sh's stamp; any user may add caches next to it.
-RUN /app/docker/ca_bundle.sh /etc/xtreme-transfer/ca.pem && chmod 1777 /opt/xt-state
+# Presets write to runs/<preset> under the checkout: that is the /results volume here.
+RUN /app/docker/ca_bundle.sh /etc/xtreme-transfer/ca.pem \
+    && chmod 1777 /opt/xt-state \
+    && ln -s /results /app/runs
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     XT_NO_VENV=1 \

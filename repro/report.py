@@ -334,14 +334,18 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_rows(cells) -> tuple[list[dict], list[dict]]:
-    """(keys equal in every cell, per-cell values of the keys that differ)."""
+    """(keys with one value in every cell that has them, per-cell values of the keys that differ).
+
+    A cell's config holds only its own model (`models.<name>.*`): such keys are "common" when every cell
+    that has them agrees, with `cells` saying how many do."""
     flat = {c["cell_id"]: _flatten(c["config"]) for c in cells}
     keys = sorted({k for f in flat.values() for k in f})
     common, varying = [], []
     for k in keys:
-        values = [json.dumps(f[k], sort_keys=True, default=str) if k in f else "<absent>" for f in flat.values()]
-        (common if len(set(values)) == 1 else varying).append(k)
-    common_rows = [{"key": k, "value": _json_value(next(iter(flat.values())).get(k))} for k in common]
+        values = {json.dumps(f[k], sort_keys=True, default=str) for f in flat.values() if k in f}
+        (common if len(values) == 1 else varying).append(k)
+    common_rows = [{"key": k, "value": _json_value(next(f[k] for f in flat.values() if k in f)),
+                    "cells": sum(k in f for f in flat.values())} for k in common]
     varying_rows = [{"cell_id": cid, **{k: _json_value(f.get(k)) for k in varying}} for cid, f in flat.items()]
     return common_rows, varying_rows
 
@@ -588,8 +592,9 @@ def _render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) 
     w(_md_table(["cell", "synthetic", "device", "jax", "flax", "python", "commit", "finished"],
                 [[r["cell_id"], r["synthetic"], r["device"], r["jax"], r["flax"], r["python"], r["commit"],
                   r["finished_at"]] for r in tables["environment"]]))
-    w("\n### Config (`configs.json` has every cell's full config)\n\nSame in every cell:\n\n")
-    w(_md_table(["key", "value"], [[r["key"], _cell(r["value"])] for r in tables["config_common"]]))
+    w("\n### Config (`configs.json` has every cell's full config)\n\nOne value in every cell that has the key:\n\n")
+    w(_md_table(["key", "value", "cells"],
+                [[r["key"], _cell(r["value"]), r["cells"]] for r in tables["config_common"]]))
     varying = tables["config_varying"]
     if varying and len(varying[0]) > 1:
         keys = [k for k in varying[0] if k != "cell_id"]

@@ -147,3 +147,19 @@ def test_nothing_to_compare_is_not_tested():
     v = verdicts(baseline)
     for i in (1, 6, 7, 9, 10):
         assert v[i] == NOT_TESTED, i
+
+
+def test_real_smoke_results_if_present():
+    """On the smoke grid's own output (./run_all.sh writes runs/smoke): every claim has a verdict and numbers."""
+    from pathlib import Path
+
+    from repro.report import load_cells
+
+    results = Path(__file__).resolve().parents[1] / "runs" / "smoke"
+    if not list(results.glob("cells/*/results.json")):
+        pytest.skip("no runs/smoke results here (./run_all.sh makes them)")
+    result = claims.evaluate_claims(load_cells(results))
+    assert [c.id for c in result] == list(range(1, 11))
+    assert all(c.verdict in (SUPPORTED, NOT_SUPPORTED, NOT_TESTED) and c.evidence for c in result)
+    # The smoke grid covers at most two of the six settings: claim 2 cannot be supported by it.
+    assert result[1].verdict != SUPPORTED

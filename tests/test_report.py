@@ -64,6 +64,11 @@ def test_report_files_and_plots(built):
     assert [c["id"] for c in claims] == list(range(1, 11))
     assert len(_rows(out / "claims.csv")) == 10
     assert set(json.loads((out / "configs.json").read_text())) == {c["cell_id"] for c in cells}
+    varying = _rows(out / "tables" / "config_varying.csv")
+    assert set(varying[0]) == {"cell_id", "cell.model", "cell.intermediate_task", "cell.target_task", "cell.seed"}
+    common = {r["key"]: r for r in _rows(out / "tables" / "config_common.csv")}
+    assert common["models.xlnet-tiny.family"]["cells"] == str(len(cells) // 3)
+    assert common["target.epochs"]["value"] == "2.0" and "| target.epochs | 2 | 24 |" in md
 
 
 def _cells_of(cells, task, model, inter):

@@ -37,6 +37,7 @@ def make_results(model="bert-tiny", intermediate="synth_int_sentiment", target="
     n_tgt = 200
     config = {
         "name": "smoke", "output_dir": "runs/smoke",
+        "models": {model: {"family": family}},     # a cell's config holds only its own model
         "cell": {"model": model, "intermediate_task": intermediate or "none", "target_task": target, "seed": seed},
         "data": {"source": "synthetic", "max_length": 32},
         "intermediate": {"epochs": 1.0, "batch_size": 16},
