@@ -50,6 +50,9 @@ FROM ${BASE_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG EXTRA_CA_CERT=""
 ARG UID=1000
+# The checkout's commit (the image has no .git): docker build --build-arg GIT_COMMIT="$(git rev-parse HEAD)".
+ARG GIT_COMMIT=unknown
+LABEL org.opencontainers.image.title="xtreme-transfer" org.opencontainers.image.revision="${GIT_COMMIT}"
 RUN groupadd --gid "$UID" xt \
     && useradd --uid "$UID" --gid "$UID" --create-home --shell /bin/bash xt \
     && mkdir -p /results /hf-cache \
@@ -67,7 +70,7 @@ ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     XT_NO_VENV=1 \
     XDG_CACHE_HOME=/opt/xt-state \
-    XT_RESULTS_DIR=/results \
+    XT_GIT_COMMIT=${GIT_COMMIT} \
     HF_HOME=/hf-cache \
     MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONUNBUFFERED=1 \

@@ -68,7 +68,8 @@ fi
 start=$SECONDS
 say "building $image (log: $work/build.log)"
 if ! "${docker_build[@]}" --progress=plain --build-arg "BASE_IMAGE=$base" \
-     --build-arg "JAX_EXTRA=${XT_JAX_EXTRA:-cpu}" "${secret[@]}" -t "$image" "$root" >"$work/build.log" 2>&1; then
+     --build-arg "JAX_EXTRA=${XT_JAX_EXTRA:-cpu}" --build-arg "GIT_COMMIT=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)" \
+     "${secret[@]}" -t "$image" "$root" >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log"; say "build FAILED"; exit 1
 fi
 size=$(docker image inspect -f '{{.Size}}' "$image")
