@@ -198,6 +198,10 @@ def test_param_count_xlnet_base_cased_without_allocation():
         reference = transformers.XLNetModel(transformers.XLNetConfig(**base))
     ours = sum(int(np.prod(x.shape)) for x in leaves)
     assert ours == _torch_count(reference) == 116_718_336
+    if HAVE_LOADER:  # the public path: fm.abstract_model + fm.param_count
+        import flax_models
+
+        assert flax_models.param_count(flax_models.abstract_model({**base, "model_type": "xlnet"})).total == ours
 
 
 def test_bf16_forward_close_to_fp32(tmp_path):
