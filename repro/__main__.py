@@ -1,0 +1,111 @@
+"""Command line: `python -m repro {run,grid,report} ...` (also installed as `xtreme-transfer`).
+
+    python -m repro run CONFIG [a.b=value ...]     one cell (cell.* or the first value of each grid list)
+    python -m repro grid CONFIG [a.b=value ...]    models × intermediate tasks × target tasks × seeds
+    python -m repro report RESULTS_DIR [...]       tables and plots from the results files (repro.report)
+
+CONFIG is a YAML preset (configs/smoke.yaml, configs/paper.yaml) or a run folder holding config.yaml.
+Errors the user can fix (config, data, output dir, checkpoint mismatch, non-finite loss) print one line
+and exit 2; the log file `<output_dir>/repro.log` keeps the details.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_USER_ERROR = 2
+EXIT_CELLS_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m repro", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,grid,report}")
+    for name, help_ in (("run", "train and evaluate one cell"),
+                        ("grid", "run every cell of the grid; finished cells are skipped")):
+        s = sub.add_parser(name, help=help_, description=help_ + ". Overrides are a.b=value with YAML values, "
+                           "e.g. target.max_steps=20 grid.seeds=[0,1] cell.intermediate_task=none.")
+        s.add_argument("config", help="YAML preset or a folder with config.yaml")
+        s.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides")
+        s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r = sub.add_parser("report", help="build the report from results files (repro.report)", add_help=False)
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _setup_logging(output_dir: Path, command: str) -> None:
+    logger = logging.getLogger("repro")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(console)
+    import jax
+    if jax.process_index() == 0:
+        handler = logging.FileHandler(output_dir / "repro.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.info("=== %s %s", command, " ".join(sys.argv[1:]))
+
+
+def _error(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":
+        from repro import report   # the report colleague's module; imported only when asked for
+        return int(report.main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+
+    from repro import config as cfg_lib
+    from repro.checkpoint import CheckpointMismatchError
+    from repro.train import NonFiniteLossError
+
+    if args.no_progress:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        cfg = cfg_lib.load(args.config, args.overrides)
+    except cfg_lib.ConfigError as e:
+        return _error(str(e))
+
+    from repro import distributed, pipeline
+    distributed.maybe_initialize()
+    if cfg.compilation_cache_dir:
+        import jax
+        jax.config.update("jax_compilation_cache_dir", cfg.compilation_cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    user_errors = pipeline.KNOWN_ERRORS + (CheckpointMismatchError, NonFiniteLossError)
+    try:
+        pipeline.check_tasks(cfg)
+        out = Path(cfg.output_dir)
+        pipeline.check_output_dir(out)
+        _setup_logging(out, args.command)
+        if args.command == "run":
+            results = pipeline.run_cell(cfg)
+            print(f"{results['cell_id']}: {results['metric']} " +
+                  " ".join(f"{k}={v:.2f}" for k, v in results["per_language"].items()))
+            return 0
+        ran, skipped, failed = pipeline.run_grid(cfg, progress=not args.no_progress)
+    except user_errors as e:
+        logging.getLogger("repro").info("error: %s", pipeline.one_line(e))
+        return _error(pipeline.one_line(e))
+    print(f"grid {cfg.name}: {len(ran)} ran, {len(skipped)} already finished, {len(failed)} failed "
+          f"(results in {Path(cfg.output_dir) / 'cells'})")
+    for cell_id, reason in failed.items():
+        print(f"FAILED {cell_id}: {reason}", file=sys.stderr)
+    return EXIT_CELLS_FAILED if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

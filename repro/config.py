@@ -1,0 +1,380 @@
+"""The run configuration: one frozen dataclass tree, loaded from YAML with `a.b=value` overrides.
+
+A preset (configs/*.yaml) describes a whole grid: named models, the intermediate tasks (`none` included),
+the target tasks and the seeds. A *cell* is one point of that grid; its config is the same tree with
+`cell` filled in, and that resolved tree is what `config.yaml` in the cell's folder holds, so
+
+    python -m repro run runs/smoke/cells/<cell_id>/config.yaml
+
+repeats the cell. Every key is checked when loaded: an unknown key or a value of the wrong type is a
+`ConfigError` whose one-line message names the key and the value.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message is one line naming it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    family: Literal["bert", "roberta", "xlnet"]
+    # Exactly one of the two: hub id / local folder of weights, or a config.json dict for a random init.
+    name_or_path: str | None = None
+    hf_config: dict[str, Any] | None = None
+    # Tokenizer: hub id / folder. None: the synthetic tokenizer for synthetic data, else name_or_path.
+    tokenizer: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    # None = the task's own hyper-parameter from the data_prep task registry (TaskSpec.hparams).
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_fraction: float | None = None
+    clip_norm: float = 1.0
+    accumulation: int = 1              # micro-batches per optimiser update
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseConfig:
+    """How one training phase (intermediate or target) runs; None = the task registry's value."""
+
+    optimizer: OptimizerConfig = OptimizerConfig()
+    epochs: float | None = None
+    max_steps: int | None = None       # cap on micro-steps (batches); None = epochs decide
+    batch_size: int | None = None      # global batch size (all devices, all hosts)
+    max_train_examples: int | None = None
+    max_dev_examples: int | None = None
+    eval_every: int | None = None      # steps between English dev evaluations; None = once per epoch
+    checkpoint_every: int | None = None  # steps between `latest` checkpoints; None = at each evaluation
+    log_every: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: Literal["synthetic", "hub", "xtreme"] = "synthetic"
+    data_dir: str | None = None
+    buckets: tuple[int, ...] | None = None   # length buckets; None = data_prep's default for the task
+    max_length: int | None = None           # None = the task's max_length
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyConfig:
+    batch_size: int = 32
+    seq_len: int = 128
+    repeats: int = 20
+    warmup: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    split: str = "test"                     # split evaluated zero-shot in every language
+    dev_split: str = "dev"                  # English split that picks the best checkpoint
+    languages: tuple[str, ...] | None = None  # None = every language of the target task
+    batch_size: int = 64
+    max_examples: int | None = None          # per language
+    latency: LatencyConfig = LatencyConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    data: int = 0                            # size of the "data" axis; 0 = all devices
+
+
+@dataclasses.dataclass(frozen=True)
+class GridConfig:
+    models: tuple[str, ...] = ()
+    intermediate_tasks: tuple[str, ...] = ("none",)   # "none" = no intermediate training
+    target_tasks: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellConfig:
+    """One grid point; a None field takes the first value of the matching grid list."""
+
+    model: str | None = None
+    intermediate_task: str | None = None
+    target_task: str | None = None
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = "run"
+    output_dir: str = "runs/run"
+    models: dict[str, ModelConfig] = dataclasses.field(default_factory=dict)
+    grid: GridConfig = GridConfig()
+    cell: CellConfig = CellConfig()
+    data: DataConfig = DataConfig()
+    intermediate: PhaseConfig = PhaseConfig()
+    target: PhaseConfig = PhaseConfig()
+    eval: EvalConfig = EvalConfig()
+    precision: Literal["fp32", "bf16"] = "fp32"
+    mesh: MeshConfig = MeshConfig()
+    # Persistent XLA compilation cache shared by the cells of a grid (None = off).
+    compilation_cache_dir: str | None = None
+
+    # ---- derived -------------------------------------------------------------------------------
+    def resolved_cell(self) -> "Config":
+        """The config with every `cell` field set (from the first grid value where unset)."""
+        c = self.cell
+
+        def first(value, options, key):
+            if value is not None:
+                return value
+            if not options:
+                raise ConfigError(f"config: cell.{key} is unset and grid.{key}s is empty")
+            return options[0]
+
+        cell = CellConfig(
+            model=first(c.model, self.grid.models, "model"),
+            intermediate_task=first(c.intermediate_task, self.grid.intermediate_tasks, "intermediate_task"),
+            target_task=first(c.target_task, self.grid.target_tasks, "target_task"),
+            seed=first(c.seed, self.grid.seeds, "seed"),
+        )
+        if cell.model not in self.models:
+            raise ConfigError(f"config: cell.model={cell.model!r} is not one of models: {', '.join(self.models)}")
+        return dataclasses.replace(self, cell=cell)
+
+    def cells(self) -> list["Config"]:
+        """The grid's cross product models × intermediate tasks × target tasks × seeds."""
+        g = self.grid
+        for key in ("models", "target_tasks"):
+            if not getattr(g, key):
+                raise ConfigError(f"config: grid.{key} is empty")
+        out = []
+        for m in g.models:
+            for it in g.intermediate_tasks:
+                for tt in g.target_tasks:
+                    for s in g.seeds:
+                        out.append(dataclasses.replace(
+                            self, cell=CellConfig(model=m, intermediate_task=it, target_task=tt, seed=s)
+                        ).resolved_cell())
+        return out
+
+    @property
+    def model(self) -> ModelConfig:
+        return self.models[self.cell.model]
+
+    @property
+    def intermediate_task(self) -> str | None:
+        it = self.cell.intermediate_task
+        return None if it in (None, "none") else it
+
+    @property
+    def cell_id(self) -> str:
+        c = self.cell
+        return f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading: YAML -> dict -> checked dataclasses.
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp, value, key: str):
+    """Checks `value` against the annotation `tp` and converts it (lists -> tuples, int -> float)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, key)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0] if len(errors) == 1 else ConfigError(f"config: {key}={value!r} is not a valid {_type_name(tp)}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config: {key}={value!r} must be one of {', '.join(map(str, args))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config: {key}={value!r} must be a mapping")
+        return _build(tp, value, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config: {key}={value!r} must be a list")
+        return tuple(_convert(args[0], v, f"{key}.{i}") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config: {key}={value!r} must be a mapping")
+        return {str(k): _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config: {key}={value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config: {key}={value!r} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # PyYAML reads 3e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config: {key}={value!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config: {key}={value!r} must be a string")
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} at {key}")
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if k not in names:
+            raise ConfigError(f"config: unknown key {key!r} (known here: {', '.join(sorted(names))})")
+        kwargs[k] = _convert(hints[k], v, key)
+    try:
+        obj = cls(**kwargs)
+    except TypeError as e:  # a required field is missing
+        raise ConfigError(f"config: {prefix or 'top level'}: {e}") from None
+    _check(obj, prefix)
+    return obj
+
+
+def _check(obj, prefix: str) -> None:
+    """Value checks beyond types."""
+    def bad(field, why):
+        key = f"{prefix}.{field}" if prefix else field
+        raise ConfigError(f"config: {key}={getattr(obj, field)!r} {why}")
+
+    if isinstance(obj, ModelConfig):
+        if (obj.name_or_path is None) == (obj.hf_config is None):
+            raise ConfigError(f"config: {prefix}: set exactly one of name_or_path and hf_config")
+    elif isinstance(obj, OptimizerConfig):
+        for f in ("learning_rate", "weight_decay", "warmup_fraction"):
+            v = getattr(obj, f)
+            if v is not None and v < 0:
+                bad(f, "must be >= 0")
+        if obj.warmup_fraction is not None and obj.warmup_fraction > 1:
+            bad("warmup_fraction", "must be <= 1")
+        if obj.clip_norm < 0:
+            bad("clip_norm", "must be >= 0 (0 = no clipping)")
+        if obj.accumulation < 1:
+            bad("accumulation", "must be >= 1")
+    elif isinstance(obj, PhaseConfig):
+        for f in ("epochs", "max_steps", "batch_size", "max_train_examples", "max_dev_examples",
+                  "eval_every", "checkpoint_every", "log_every"):
+            v = getattr(obj, f)
+            if v is not None and v <= 0:
+                bad(f, "must be > 0")
+    elif isinstance(obj, DataConfig):
+        if obj.buckets is not None and (not obj.buckets or any(b <= 0 for b in obj.buckets)):
+            bad("buckets", "must be a non-empty list of positive lengths")
+    elif isinstance(obj, (EvalConfig, LatencyConfig)):
+        for f in ("batch_size", "seq_len", "repeats"):
+            if hasattr(obj, f) and getattr(obj, f) <= 0:
+                bad(f, "must be > 0")
+    elif isinstance(obj, MeshConfig):
+        if obj.data < 0:
+            bad("data", "must be >= 0")
+    elif isinstance(obj, GridConfig):
+        for m in obj.intermediate_tasks + obj.target_tasks:
+            if not m:
+                raise ConfigError(f"config: {prefix}: empty task name")
+    elif isinstance(obj, Config):
+        for m in obj.grid.models:
+            if m not in obj.models:
+                raise ConfigError(f"config: grid.models entry {m!r} is not one of models: {', '.join(obj.models)}")
+        if obj.cell.model is not None and obj.cell.model not in obj.models:
+            raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models: {', '.join(obj.models)}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"config: override {text!r} is not of the form a.b=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"config: override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"config: override {key}={raw!r} is not a YAML value") from None
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, p in enumerate(path[:-1]):
+            nxt = node.get(p) if isinstance(node, dict) else None
+            if nxt is None:
+                nxt = {}
+                node[p] = nxt
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"config: override {text!r}: {'.'.join(path[:i + 1])} is not a mapping")
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def from_dict(data: dict) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("config: the top level must be a mapping")
+    return _build(Config, data)
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Config:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.yaml"
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config: {path}{where} is not valid YAML") from None
+    return from_dict(apply_overrides(data, list(overrides)))
+
+
+def to_dict(cfg) -> dict:
+    """Plain YAML/JSON-friendly dict (tuples -> lists)."""
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+    return plain(cfg)
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)

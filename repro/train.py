@@ -1,0 +1,273 @@
+"""One training phase (intermediate or target): the loop around the jitted `train_step`.
+
+Python owns the loop (data position, cadence, checkpoints, logging); arrays live in `train_step`. The loop
+resumes exactly: the `latest` checkpoint holds the state (params, optimiser, micro-step, rng) and the data
+position (epoch, batch index within the epoch), and the dropout key of micro-step s is fold_in(rng, s), so a
+killed run that is started again replays the same batches with the same keys. `train_log.jsonl` (one line
+per step and per dev evaluation) is cut back to the resumed step, so it reads as one uninterrupted run.
+
+The loss of step s is read back while step s+1 runs (no pipeline stall); a non-finite loss or gradient
+norm stops the phase with `NonFiniteLossError` before anything after the last good checkpoint is saved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from repro import checkpoint as ckpt_lib
+from repro import distributed
+from repro import steps as st
+
+log = logging.getLogger("repro")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss or gradient."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PhasePlan:
+    """Resolved hyper-parameters of one phase (config values, else the task registry's)."""
+
+    task: Any                    # data_prep TaskSpec
+    kind: str
+    batch_size: int              # global
+    epochs: float
+    max_steps: int | None
+    optimizer: st.OptimizerSpec  # total_updates filled in by `plan_steps`
+    eval_every: int | None
+    checkpoint_every: int | None
+    log_every: int
+    seed: int
+
+
+@dataclasses.dataclass
+class PhaseResult:
+    params: Any                   # the best checkpoint's params (host-replicated arrays)
+    best_step: int
+    best_dev: float
+    dev_scores: dict
+    stats: dict                   # results.json "training" entry (task, train_examples, epochs, steps, ...)
+    compilations: int             # train_step traces during this call
+    checkpoint: str               # folder of the best checkpoint
+    compiled: Any = None          # the jitted steps (eval_step for the zero-shot evaluation)
+
+
+# ---- jitted steps, shared across phases and cells with the same model graph and optimiser ---------
+
+_STEP_CACHE: dict = {}
+
+
+class _Compiled:
+    """A jitted train_step with a trace counter (one trace = one compilation)."""
+
+    def __init__(self, graphdef, rest, kind, spec: st.OptimizerSpec, mesh):
+        self.traces = 0
+
+        def count():
+            self.traces += 1
+
+        self.tx = st.make_optimizer(spec)
+        self.replicated = distributed.replicated(mesh)
+        self.batch_sharding = distributed.batch_sharding(mesh)
+        fn = st.make_train_step(graphdef, rest, kind, self.tx, st.lr_schedule(spec), spec.accumulation, count)
+        self.train_step = jax.jit(fn, donate_argnums=0,
+                                  in_shardings=(self.replicated, self.batch_sharding),
+                                  out_shardings=(self.replicated, self.replicated))
+        self.eval_step = jax.jit(st.make_eval_step(graphdef, rest, kind),
+                                 in_shardings=(self.replicated, self.batch_sharding),
+                                 out_shardings=self.batch_sharding)
+
+
+def compiled_steps(graphdef, rest, kind: str, spec: st.OptimizerSpec, mesh) -> _Compiled:
+    key = (graphdef, str(jax.tree_util.tree_structure(rest)), kind, spec, mesh)
+    if key not in _STEP_CACHE:
+        _STEP_CACHE[key] = _Compiled(graphdef, rest, kind, spec, mesh)
+    return _STEP_CACHE[key]
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _model_inputs(batch: dict, kind: str) -> dict:
+    keys = ("input_ids", "attention_mask", "token_type_ids", "example_mask") + st.label_keys(kind)
+    return {k: batch[k] for k in keys if k in batch}
+
+
+def batch_tokens(batch: dict) -> tuple[int, int]:
+    """(non-pad tokens of real examples, padded token slots of real examples) in a host batch."""
+    real = np.asarray(batch["example_mask"]).astype(bool)
+    mask = np.asarray(batch["attention_mask"])[real]
+    return int(mask.sum()), int(mask.size)
+
+
+def _finite(metrics: dict) -> bool:
+    return bool(np.isfinite(metrics["loss"]) and np.isfinite(metrics["grad_norm"]))
+
+
+class _TrainLog:
+    """train_log.jsonl, truncated to a resumed step so that it reads as one run."""
+
+    def __init__(self, path: Path, resume_step: int, enabled: bool):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        kept = []
+        if resume_step > 0 and path.exists():
+            kept = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(ln + "\n" for ln in kept))
+        os.replace(tmp, path)
+        self.f = path.open("a")
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            self.f.write(json.dumps(record) + "\n")
+
+    def flush(self) -> None:
+        if self.enabled:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        if self.enabled:
+            self.f.close()
+
+
+def read_train_log(path: str | Path) -> list[dict]:
+    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln]
+
+
+# ---- the phase ----------------------------------------------------------------------------------
+
+def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps_per_epoch: int,
+                train_examples: int, dev_eval: Callable[[Any, Any], tuple[float, dict]], mesh,
+                identity: dict, flops_per_batch: Callable[[dict], int], label: str = "") -> PhaseResult:
+    """Trains `model` (an NNX module whose params are the starting point) and returns the best params.
+
+    dev_eval(params, compiled) -> (primary English dev score, all dev scores); higher is better;
+    `compiled.eval_step` is the jitted eval step of this model graph.
+    flops_per_batch(host_batch) -> training FLOPs of that batch.
+    """
+    phase_dir.mkdir(parents=True, exist_ok=True)
+    total_steps = math.ceil(plan.epochs * steps_per_epoch)
+    if plan.max_steps is not None:
+        total_steps = min(total_steps, plan.max_steps)
+    total_steps = max(total_steps, 1)
+    spec = dataclasses.replace(plan.optimizer, total_updates=math.ceil(total_steps / plan.optimizer.accumulation))
+    eval_every = plan.eval_every or steps_per_epoch
+    ckpt_every = plan.checkpoint_every or eval_every
+
+    graphdef, params, rest = st.split_model(model)
+    comp = compiled_steps(graphdef, rest, plan.kind, spec, mesh)
+    traces_before = comp.traces
+
+    params = jax.device_put(params, comp.replicated)
+    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": comp.tx.init(params),
+             "rng": jax.random.PRNGKey(plan.seed)}
+    state = jax.device_put(state, comp.replicated)
+    store = ckpt_lib.CheckpointStore(phase_dir / "ckpt", identity)
+    meta = {"epoch": 0, "batch_index": 0, "best_dev": None, "best_step": None, "dev_scores": None,
+            "tokens": 0, "token_slots": 0, "flops": 0, "examples_seen": 0, "wall_time_s": 0.0,
+            "total_steps": total_steps}
+    restored = store.restore_latest(state)
+    if restored is not None:
+        state, meta = restored
+        state = jax.device_put(state, comp.replicated)
+        if meta["total_steps"] != total_steps:
+            raise ckpt_lib.CheckpointMismatchError(
+                f"checkpoint {phase_dir / 'ckpt' / 'latest'} was for a {meta['total_steps']}-step run, this one "
+                f"has {total_steps} steps; use another output_dir or delete it")
+        store.drop_best_after(int(state["step"]))
+        log.info("%s: resumed at step %d (epoch %d, batch %d)", label, int(state["step"]), meta["epoch"],
+                 meta["batch_index"])
+    step = int(state["step"])
+    is_main = jax.process_index() == 0
+    tlog = _TrainLog(phase_dir / "train_log.jsonl", step, is_main)
+    t0 = time.perf_counter()
+    wall_before = meta["wall_time_s"]
+    epoch, index = meta["epoch"], meta["batch_index"]
+    pending = None   # (step, metrics on device) not yet read back
+
+    def drain():
+        nonlocal pending
+        if pending is None:
+            return
+        s, m = pending
+        pending = None
+        m = {k: float(v) for k, v in jax.device_get(m).items()}
+        if not _finite(m):
+            last = store.latest.latest_step()
+            where = f"{phase_dir / 'ckpt' / 'latest' / str(last)}" if last is not None else "none yet"
+            raise NonFiniteLossError(
+                f"{label}: non-finite training loss {m['loss']} (grad norm {m['grad_norm']}) at step {s}; "
+                f"stopped; last good checkpoint: {where}")
+        tlog.write({"step": s, "loss": m["loss"], "grad_norm": m["grad_norm"], "learning_rate": m["learning_rate"]})
+
+    def save(final: bool) -> None:
+        nonlocal meta
+        drain()
+        if step % eval_every == 0 or final:
+            score, scores = dev_eval(state["params"], comp)
+            tlog.write({"step": step, "dev": score, "dev_scores": scores})
+            if meta["best_dev"] is None or score > meta["best_dev"]:
+                meta.update(best_dev=score, best_step=step, dev_scores=scores)
+                store.save_best(step, state["params"], {"dev": score, "dev_scores": scores, "step": step})
+        meta.update(epoch=epoch, batch_index=index,
+                    wall_time_s=wall_before + time.perf_counter() - t0)
+        tlog.flush()
+        store.save_latest(step, state, meta)
+
+    bar = tqdm(total=total_steps, initial=step, desc=label, unit="step", disable=not is_main or os.environ.get("TQDM_DISABLE") == "1",
+               leave=False, dynamic_ncols=True)
+    try:
+        while step < total_steps:
+            for batch, _position in train_batcher.iterate(epoch, start=index):
+                inputs = _model_inputs(batch, plan.kind)
+                tokens, slots = batch_tokens(batch)
+                global_batch = distributed.global_batch(inputs, comp.batch_sharding)
+                state, metrics = comp.train_step(state, global_batch)
+                drain()
+                step += 1
+                pending = (step, metrics)
+                index += 1
+                if index >= steps_per_epoch:
+                    epoch, index = epoch + 1, 0
+                meta["tokens"] += tokens * distributed.process_count()
+                meta["token_slots"] += slots * distributed.process_count()
+                meta["flops"] += flops_per_batch(batch) * distributed.process_count()
+                meta["examples_seen"] += int(np.asarray(batch["example_mask"]).sum()) * distributed.process_count()
+                bar.update(1)
+                final = step >= total_steps
+                if final or step % ckpt_every == 0 or step % eval_every == 0:
+                    save(final)
+                if final or index == 0:
+                    break
+        drain()
+    finally:
+        bar.close()
+        tlog.close()
+
+    best_step = store.best_step()
+    best_params, best_meta = store.restore_best(state["params"])
+    store.close()
+    stats = {"task": plan.task.name, "train_examples": int(train_examples),
+             "epochs": round(step / steps_per_epoch, 4), "steps": int(step), "tokens": int(meta["tokens"]),
+             "flops": int(meta["flops"]), "wall_time_s": round(float(meta["wall_time_s"]), 3),
+             "best_step": int(best_step), "best_dev": float(best_meta["dev"]),
+             "updates": int(math.ceil(step / spec.accumulation)), "token_slots": int(meta["token_slots"]),
+             "examples_seen": int(meta["examples_seen"])}
+    return PhaseResult(params=best_params, best_step=int(best_step), best_dev=float(best_meta["dev"]),
+                       dev_scores=best_meta["dev_scores"], stats=stats,
+                       compilations=comp.traces - traces_before,
+                       checkpoint=str(phase_dir / "ckpt" / "best" / str(best_step)), compiled=comp)

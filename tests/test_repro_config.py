@@ -1,0 +1,76 @@
+"""Config tree: presets load and validate, overrides, one-line errors, the dump repeats the run."""
+from __future__ import annotations
+
+import pytest
+
+from repro import config as C
+from repro import pipeline
+from test_repro_lib import ROOT, SMOKE, cli
+
+
+def test_presets_load_and_grid_is_the_cross_product():
+    smoke = C.load(SMOKE)
+    pipeline.check_tasks(smoke)
+    cells = smoke.cells()
+    g = smoke.grid
+    assert len(cells) == len(g.models) * len(g.intermediate_tasks) * len(g.target_tasks) * len(g.seeds) >= 12
+    assert {c.model.family for c in cells} == {"bert", "roberta", "xlnet"}
+    assert {c.intermediate_task for c in cells} == {None, "synth_int_sentiment"}
+    assert len({c.cell_id for c in cells}) == len(cells)
+    assert cells[0].cell_id == "bert-tiny__int-none__tgt-synth_sentiment__seed0"
+    for m in smoke.models.values():
+        hf = m.hf_config
+        assert hf.get("hidden_size", hf.get("d_model")) == 32
+        assert hf.get("num_hidden_layers", hf.get("n_layer")) == 2
+    paper = C.load(ROOT / "configs" / "paper.yaml")
+    pipeline.check_tasks(paper)
+    assert {m.name_or_path for m in paper.models.values()} >= {
+        "bert-base-multilingual-cased", "xlm-roberta-base", "xlnet-base-cased", "bert-base-cased", "roberta-base"}
+    assert "imdb" in paper.grid.intermediate_tasks and "mnli" in paper.grid.intermediate_tasks
+
+
+def test_overrides_are_yaml_scalars_and_dump_round_trips():
+    cfg = C.load(SMOKE, ["target.optimizer.learning_rate=3e-3", "grid.seeds=[1, 2]", "precision=bf16",
+                         "cell.intermediate_task=none", "data.data_dir=null", "models.bert-tiny.hf_config.hidden_size=64"])
+    assert cfg.target.optimizer.learning_rate == 3e-3
+    assert cfg.grid.seeds == (1, 2) and cfg.precision == "bf16"
+    assert cfg.models["bert-tiny"].hf_config["hidden_size"] == 64
+    again = C.from_dict(__import__("yaml").safe_load(C.dump(cfg)))
+    assert again == cfg
+    cell = pipeline.cell_config(cfg)
+    assert list(cell.models) == ["bert-tiny"] and cell.cell.seed == 1
+    assert C.from_dict(__import__("yaml").safe_load(C.dump(cell))).cell_id == cell.cell_id
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("target.lr=1", "unknown key 'target.lr'"),
+    ("precision=fp16", "precision='fp16' must be one of fp32, bf16"),
+    ("target.batch_size=-4", "target.batch_size=-4 must be > 0"),
+    ("target.optimizer.learning_rate=fast", "target.optimizer.learning_rate='fast'"),
+    ("grid.models=[gpt-tiny]", "'gpt-tiny' is not one of models"),
+    ("target.optimizer.warmup_fraction=2", "warmup_fraction=2.0 must be <= 1"),
+    ("nonsense", "is not of the form a.b=value"),
+])
+def test_bad_key_or_value_is_one_line_naming_it(override, needle):
+    with pytest.raises(C.ConfigError) as e:
+        C.load(SMOKE, [override])
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_task_is_a_config_error():
+    with pytest.raises(C.ConfigError, match=r"grid.target_tasks.0='nosuch' is not a task"):
+        pipeline.check_tasks(C.load(SMOKE, ["grid.target_tasks=[nosuch]"]))
+    with pytest.raises(C.ConfigError, match="retrieval task"):
+        pipeline.check_tasks(C.load(SMOKE, ["grid.target_tasks=[synth_retrieval]"]))
+
+
+def test_cli_help_and_bad_config_exit_codes(tmp_path):
+    for sub in ("run", "grid"):
+        r = cli(sub, "--help", timeout=60)
+        assert r.returncode == 0 and "a.b=value" in r.stdout
+    r = cli("run", SMOKE, f"output_dir={tmp_path / 'out'}", "train.epochs=1", timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("error: config: unknown key 'train' (known here: cell, compilation_cache_dir, "
+                                "data, eval, grid, intermediate, mesh, models, name, output_dir, precision, "
+                                "target)")
+    assert not (tmp_path / "out").exists()   # nothing written for a bad config

@@ -1,0 +1,82 @@
+"""Shared helpers of the repro tests (no tests here): tiny configs and subprocess runs of the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "configs" / "smoke.yaml"
+# One XLA compilation cache for every repro test and subprocess: the tiny models compile once per machine.
+JAX_CACHE = os.environ.get("XT_TEST_JAX_CACHE", "/tmp/xtreme-transfer-test-jax-cache")
+
+
+def tiny_overrides(out: Path, model: str = "bert-tiny", target: str = "synth_sentiment",
+                   intermediate: str = "none", **extra) -> list[str]:
+    """A cell that trains in seconds: 64 train examples, 2 languages, few eval examples."""
+    o = {
+        "output_dir": str(out), "compilation_cache_dir": JAX_CACHE,
+        "grid.models": f"[{model}]", "grid.intermediate_tasks": f"[{intermediate}]",
+        "grid.target_tasks": f"[{target}]", "grid.seeds": "[0]",
+        "target.epochs": 3, "target.max_train_examples": 96, "target.max_dev_examples": 32,
+        "target.eval_every": 6, "target.checkpoint_every": 3,
+        "intermediate.epochs": 1, "intermediate.max_train_examples": 96, "intermediate.max_dev_examples": 32,
+        "eval.languages": "[en, x1]", "eval.max_examples": 32, "eval.batch_size": 32,
+        "eval.latency.batch_size": 32, "eval.latency.repeats": 2, "eval.latency.warmup": 1,
+    }
+    o.update(extra)
+    return [f"{k}={v}" for k, v in o.items()]
+
+
+def env(devices: int | None = None) -> dict:
+    e = dict(os.environ)
+    e.update(JAX_PLATFORMS="cpu", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+             TOKENIZERS_PARALLELISM="false", TQDM_DISABLE="1",
+             PYTHONPATH=str(ROOT) + os.pathsep + e.get("PYTHONPATH", ""))
+    if devices:
+        e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return e
+
+
+def cli(*args, devices: int | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "repro", *map(str, args)], cwd=ROOT, env=env(devices),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def popen(*args, devices: int | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "repro", *map(str, args)], cwd=ROOT, env=env(devices),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def cell_dirs(out: Path) -> list[Path]:
+    return sorted((out / "cells").iterdir()) if (out / "cells").exists() else []
+
+
+def results(cell: Path) -> dict:
+    return json.loads((cell / "results.json").read_text())
+
+
+def train_log(phase_dir: Path) -> list[dict]:
+    return [json.loads(ln) for ln in (phase_dir / "train_log.jsonl").read_text().splitlines() if ln]
+
+
+def best_params(phase_dir: Path) -> dict[str, np.ndarray]:
+    """The best checkpoint's params as {path: array}, read with orbax (no model needed)."""
+    import orbax.checkpoint as ocp
+
+    best = phase_dir / "ckpt" / "best"
+    step = max(int(p.name) for p in best.iterdir() if p.name.isdigit())
+    with ocp.StandardCheckpointer() as ckptr:
+        tree = ckptr.restore((best / str(step) / "state").absolute())
+    import jax
+    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under folder: bytes and mtime (ns)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
