@@ -23,7 +23,7 @@ import dataclasses
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.bert import BertEncoder, BertPooler, _default_inputs, zero_padding_rows
+from flax_models.bert import BertConfig, BertEncoder, BertPooler, _default_inputs, zero_padding_rows
 from flax_models.modeling_utils import (
     ModelOutput,
     PretrainedModel,
@@ -52,39 +52,11 @@ CLASS_PREFIX = {"roberta": "Roberta", "xlm-roberta": "XLMRoberta"}
 
 
 @dataclasses.dataclass(frozen=True)
-class RobertaConfig:
-    """The config.json fields the model reads, with transformers' RobertaConfig defaults."""
+class RobertaConfig(BertConfig):
+    """BertConfig's fields with transformers' RobertaConfig defaults (byte-level BPE vocab, <pad> = 1)."""
 
     vocab_size: int = 50265
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
     pad_token_id: int = 1
-    classifier_dropout: float | None = None
-
-    @classmethod
-    def from_hf(cls, hf_config: dict) -> "RobertaConfig":
-        kind = hf_config.get("position_embedding_type", "absolute")
-        if kind not in (None, "absolute"):
-            raise ValueError(f"position_embedding_type {kind!r} is not supported; only 'absolute'")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        config = cls(**{k: v for k, v in hf_config.items() if k in fields and v is not None})
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of "
-                             f"num_attention_heads {config.num_attention_heads}")
-        return config
-
-    @property
-    def head_dropout(self) -> float:
-        return self.classifier_dropout if self.classifier_dropout is not None else self.hidden_dropout_prob
 
 
 class RobertaEmbeddings(nnx.Module):
