@@ -1,0 +1,101 @@
+"""Training: one compilation per length bucket, exact resume after SIGKILL, 8 devices = 1 device."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import data_prep as dp
+from repro import config as C
+from repro import pipeline, train
+from test_repro_lib import SMOKE, best_params, cli, popen, results, tiny_overrides, train_log
+
+CELL = "bert-tiny__int-none__tgt-synth_sentiment__seed0"
+# 256 examples, batch 16: 16 steps an epoch, 48 in all; a checkpoint every 4 steps, dev eval every 8.
+LONG = {"target.max_train_examples": 256, "target.batch_size": 16, "target.checkpoint_every": 4,
+        "target.eval_every": 8}
+
+
+def test_one_compilation_per_length_bucket(tmp_path):
+    train._STEP_CACHE.clear()
+    overrides = tiny_overrides(tmp_path, **{"data.buckets": "[16, 24]", "target.max_train_examples": 128,
+                                            "target.batch_size": 16})
+    cfg = C.load(SMOKE, overrides).resolved_cell()
+    res = pipeline.run_cell(cfg)
+    stats = res["training"]["target"]
+    # The shapes the run fed to train_step, counted independently from the Batcher.
+    task = dp.get_task("synth_sentiment")
+    examples = dp.load_examples(task, "train", "en", max_examples=128, seed=0)
+    feats = dp.featurize(task, examples, dp.synthetic_tokenizer("bert"), max_length=32)
+    batcher = dp.Batcher(feats, 16, buckets=(16, 24, 32), seed=0)
+    epochs = -(-stats["steps"] // len(batcher))
+    shapes = {b["input_ids"].shape for e in range(epochs) for b, _ in batcher.iterate(e)}
+    assert len(shapes) >= 2, shapes          # the test needs several buckets to mean anything
+    assert stats["compilations"] == len(shapes)
+    (entry,) = train._STEP_CACHE.values()
+    assert entry.train_step._cache_size() == len(shapes)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    r = cli("run", SMOKE, *tiny_overrides(out, **LONG))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out / "cells" / CELL
+
+
+def _latest_step(cell):
+    d = cell / "target" / "ckpt" / "latest"
+    steps = [int(p.name) for p in d.iterdir() if p.name.isdigit()] if d.exists() else []
+    return max(steps, default=-1)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_step_then_rerun_is_bitwise_equal(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    rng = random.Random(int(os.environ.get("XT_KILL_SEED", time.time_ns() % 10_000)))
+    cell = out / "cells" / CELL
+    target_step = rng.randrange(4, 40, 4)
+    proc = popen("run", SMOKE, *tiny_overrides(out, **LONG))
+    deadline = time.time() + 300
+    while _latest_step(cell) < target_step and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.05))   # land anywhere between two checkpoints
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
+    assert not (cell / "results.json").exists(), "the kill came after the run finished"
+    killed_at = _latest_step(cell)
+    r = cli("run", SMOKE, *tiny_overrides(out, **LONG))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step" in (out / "repro.log").read_text(), killed_at
+
+    a, b = best_params(uninterrupted / "target"), best_params(cell / "target")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert train_log(uninterrupted / "target") == train_log(cell / "target")
+    ra, rb = results(uninterrupted), results(cell)
+    for key in ("scores", "per_language", "average", "transfer_gap", "param_count"):
+        assert ra[key] == rb[key], key
+    for key in ("steps", "tokens", "flops", "best_step", "best_dev", "train_examples"):
+        assert ra["training"]["target"][key] == rb["training"]["target"][key], key
+
+
+@pytest.mark.slow
+def test_eight_simulated_devices_give_the_one_device_loss_curve(uninterrupted, tmp_path):
+    r = cli("run", SMOKE, *tiny_overrides(tmp_path, **LONG, **{"mesh.data": 8}), devices=8)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cell = tmp_path / "cells" / CELL
+    res = results(cell)
+    assert res["environment"]["device_count"] == 8 and res["inference"]["devices"] == 8
+    one = [x["loss"] for x in train_log(uninterrupted / "target") if "loss" in x]
+    eight = [x["loss"] for x in train_log(cell / "target") if "loss" in x]
+    assert len(one) == len(eight) == 48
+    np.testing.assert_allclose(eight[0], one[0], rtol=1e-6)
+    np.testing.assert_allclose(eight, one, rtol=2e-4, atol=1e-5)
+    assert res["training"]["target"]["tokens"] == results(uninterrupted)["training"]["target"]["tokens"]
