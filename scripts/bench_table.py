@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Turn pytest-benchmark JSON (from tests/benchmarks) into the efficiency table, as markdown and CSV.
+
+    python scripts/bench_table.py bench.json [more.json ...] [--out results/efficiency] [--peak-flops 2.1e11]
+
+One row per (kind, model, head, dtype, batch, seq_len): parameter counts, median latency per impl (ms),
+the JAX/PyTorch latency ratio (< 1: JAX is faster; against eager PyTorch, and torch.compile where it
+ran), analytic FLOPs per example, achieved FLOP/s of the JAX run and its MFU where the device's peak is
+known (repro.bench.PEAK_FLOPS: NVIDIA H100/H200/A100/L4/A10G, TPU v4-v6) or given with --peak-flops
+(CPUs: e.g. cores x GHz x FLOPs/cycle). Compile time (AOT lower + compile) of the JAX run and tokens/s.
+Writes <out>.md and <out>.csv (default: next to the first JSON) and prints the markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from repro.bench import peak_flops  # noqa: E402
+
+KEY = ("kind", "model", "head", "dtype", "batch", "seq_len")
+COLUMNS = ["kind", "model", "head", "dtype", "batch", "seq_len", "params_total", "params_embedding",
+           "params_non_embedding", "jax_ms", "torch_ms", "torch_compile_ms", "jax_over_torch",
+           "jax_over_torch_compile", "jax_compile_s", "gflops_per_example", "jax_tflops_per_s", "mfu",
+           "jax_tokens_per_s", "torch_tokens_per_s", "device", "threads"]
+
+
+def load(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        for b in data.get("benchmarks", []):
+            info = dict(b.get("extra_info") or {})
+            if not info.get("impl"):
+                continue  # not one of ours
+            info["median_s"] = b["stats"]["median"]
+            rows.append(info)
+    return rows
+
+
+def build_table(records: list[dict], peak: float | None = None) -> list[dict]:
+    groups: dict[tuple, dict[str, dict]] = {}
+    for r in records:
+        groups.setdefault(tuple(r.get(k) for k in KEY), {})[r["impl"]] = r
+    table = []
+    for key, by_impl in groups.items():
+        jax_r, torch_r, tc_r = by_impl.get("jax"), by_impl.get("torch"), by_impl.get("torch_compile")
+        any_r = jax_r or torch_r or tc_r
+        params = any_r.get("params") or {}
+        row = dict(zip(KEY, key))
+        row.update(params_total=params.get("total"), params_embedding=params.get("embedding"),
+                   params_non_embedding=params.get("non_embedding"),
+                   gflops_per_example=any_r["flops_per_example"] / 1e9,
+                   device=any_r.get("device_kind") if any_r.get("platform") != "cpu" else
+                   f"cpu ({any_r.get('cpu_model', '?')})",
+                   threads=any_r.get("xla_cpu_threads") if any_r.get("platform") == "cpu" else None)
+        for name, r in (("jax", jax_r), ("torch", torch_r), ("torch_compile", tc_r)):
+            row[f"{name}_ms"] = r["median_s"] * 1e3 if r else None
+        row["torch_tokens_per_s"] = torch_r["tokens"] / torch_r["median_s"] if torch_r else None
+        if jax_r:
+            achieved = jax_r["flops_per_batch"] / jax_r["median_s"]
+            device_peak = peak or peak_flops(jax_r.get("device_kind", ""), jax_r["dtype"])
+            row.update(jax_compile_s=jax_r.get("compile_s"), jax_tflops_per_s=achieved / 1e12,
+                       mfu=achieved / device_peak if device_peak else None,
+                       jax_tokens_per_s=jax_r["tokens"] / jax_r["median_s"])
+        row["jax_over_torch"] = row["jax_ms"] / row["torch_ms"] if jax_r and torch_r else None
+        row["jax_over_torch_compile"] = row["jax_ms"] / row["torch_compile_ms"] if jax_r and tc_r else None
+        table.append(row)
+    order = {"forward": 0, "train": 1}
+    table.sort(key=lambda r: (order.get(r["kind"], 9), r["model"], str(r["head"]), r["dtype"], r["batch"],
+                              r["seq_len"]))
+    return table
+
+
+def _fmt(value, column: str) -> str:
+    if value is None:
+        return "none" if column == "head" else "–"
+    if column.startswith("params"):
+        return f"{value / 1e6:.1f}M" if value >= 1e6 else f"{value:,}"
+    if column in ("jax_over_torch", "jax_over_torch_compile"):
+        return f"{value:.2f}"
+    if column == "mfu":
+        return f"{100 * value:.1f}%"
+    if column.endswith("_ms"):
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if column.endswith("tokens_per_s"):
+        return f"{value:,.0f}"
+    if column == "jax_tflops_per_s":
+        return f"{value:.3f}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def markdown(table: list[dict]) -> str:
+    columns = [c for c in COLUMNS if any(r.get(c) is not None for r in table)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in table:
+        lines.append("| " + " | ".join(_fmt(r.get(c), c) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(table: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(table)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("json", nargs="+", type=Path, help="pytest-benchmark JSON (--benchmark-json / saved runs)")
+    parser.add_argument("--out", type=Path, default=None, help="output stem: writes <out>.md and <out>.csv")
+    parser.add_argument("--peak-flops", type=float, default=None,
+                        help="peak FLOP/s of the device for MFU (overrides the table; needed for CPUs)")
+    args = parser.parse_args(argv)
+    records = load(args.json)
+    if not records:
+        print(f"no xtreme-transfer benchmarks in {', '.join(map(str, args.json))}", file=sys.stderr)
+        return 1
+    table = build_table(records, args.peak_flops)
+    out = args.out or args.json[0].with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    md = markdown(table)
+    Path(f"{out}.md").write_text(md)
+    write_csv(table, Path(f"{out}.csv"))
+    print(md, end="")
+    print(f"wrote {out}.md and {out}.csv", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
