@@ -3,6 +3,7 @@
     python -m repro run CONFIG [a.b=value ...]     one cell (cell.* or the first value of each grid list)
     python -m repro grid CONFIG [a.b=value ...]    models × intermediate tasks × target tasks × seeds
     python -m repro report RESULTS_DIR [...]       tables and plots from the results files (repro.report)
+    python -m repro table RESULTS_DIR              one line per finished cell, as plain text
 
 CONFIG is a YAML preset (configs/smoke.yaml, configs/paper.yaml) or a run folder holding config.yaml.
 Errors the user can fix (config, data, output dir, checkpoint mismatch, non-finite loss) print one line
@@ -24,7 +25,7 @@ EXIT_CELLS_FAILED = 1
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m repro", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,grid,report}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,grid,report,table}")
     for name, help_ in (("run", "train and evaluate one cell"),
                         ("grid", "run every cell of the grid; finished cells are skipped")):
         s = sub.add_parser(name, help=help_, description=help_ + ". Overrides are a.b=value with YAML values, "
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--no-progress", action="store_true", help="no progress bars")
     r = sub.add_parser("report", help="build the report from results files (repro.report)", add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
+    t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
+    t.add_argument("results_dir", metavar="RESULTS_DIR")
     return p
 
 
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from repro import report   # the report colleague's module; imported only when asked for
         return int(report.main(argv[1:]) or 0)
     args = _parser().parse_args(argv)
+    if args.command == "table":
+        from repro.pipeline import results_table
+        print(results_table(args.results_dir))
+        return 0
 
     from repro import config as cfg_lib
     from repro.checkpoint import CheckpointMismatchError
@@ -100,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors as e:
         logging.getLogger("repro").info("error: %s", pipeline.one_line(e))
         return _error(pipeline.one_line(e))
+    except Exception as e:  # noqa: BLE001 - a bug: the traceback goes to the log, one line to the user
+        logging.getLogger("repro").exception("failed")
+        print(f"error: {pipeline.one_line(e)} (traceback in {Path(cfg.output_dir) / 'repro.log'})",
+              file=sys.stderr)
+        return EXIT_CELLS_FAILED
     print(f"grid {cfg.name}: {len(ran)} ran, {len(skipped)} already finished, {len(failed)} failed "
           f"(results in {Path(cfg.output_dir) / 'cells'})")
     for cell_id, reason in failed.items():

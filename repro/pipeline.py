@@ -152,12 +152,15 @@ def dtype_of(cfg: Config):
 
 
 def tokenizer_for(cfg: Config):
+    """models.X.tokenizer, else the checkpoint's own, else (a random-init model) the synthetic one."""
     m = cfg.model
-    if m.tokenizer is not None:
-        return dp.load_tokenizer(m.tokenizer)
-    if cfg.data.source == "synthetic":
+    name = m.tokenizer or (None if cfg.data.source == "synthetic" else m.name_or_path)
+    if name is None:
         return dp.synthetic_tokenizer(m.family)
-    return dp.load_tokenizer(m.name_or_path)
+    try:
+        return dp.load_tokenizer(name)
+    except Exception as e:  # noqa: BLE001 - hub/folder problems are the user's to fix
+        raise DataError(f"tokenizer {name!r} cannot be loaded: {' '.join(str(e).split())[:300]}") from None
 
 
 def build_model(cfg: Config, head, num_labels, tokenizer):
@@ -406,7 +409,12 @@ def cell_dir(cfg: Config) -> Path:
 
 
 def is_finished(cfg: Config) -> bool:
-    return (cell_dir(cfg) / "results.json").exists()
+    """results.json is there (and the folder's config.yaml is this cell's: else ConfigError)."""
+    c = cell_config(cfg)
+    if not (cell_dir(c) / "results.json").exists():
+        return False
+    claim_folder(cell_dir(c), cfg_lib.to_dict(c), "cell")
+    return True
 
 
 def _mean(values):
@@ -519,10 +527,10 @@ def run_grid(cfg: Config, progress: bool = True) -> tuple[list[str], list[str], 
                dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell.cell_id)
-        if is_finished(cell):
-            skipped.append(cell.cell_id)
-            continue
         try:
+            if is_finished(cell):
+                skipped.append(cell.cell_id)
+                continue
             run_cell(cell, mesh)
             ran.append(cell.cell_id)
         except KeyboardInterrupt:
@@ -538,3 +546,23 @@ def run_grid(cfg: Config, progress: bool = True) -> tuple[list[str], list[str], 
 def one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text if isinstance(e, KNOWN_ERRORS) or type(e).__name__ in text else f"{type(e).__name__}: {text}"
+
+
+def results_table(output_dir: str | Path) -> str:
+    """A plain-text table of every finished cell under output_dir (what run_all.sh prints)."""
+    rows = []
+    for path in sorted(Path(output_dir).glob("cells/*/results.json")):
+        r = json.loads(path.read_text())
+        t = r["training"]
+        rows.append([r["model"]["name"], r["intermediate_task"] or "-", r["target_task"], str(r["seed"]),
+                     r["metric"], f"{r['per_language'].get('en', float('nan')):.1f}",
+                     "-" if r["average_non_english"] is None else f"{r['average_non_english']:.1f}",
+                     "-" if r["transfer_gap"] is None else f"{r['transfer_gap']:.1f}",
+                     f"{r['param_count']['total'] / 1e6:.3f}", f"{r['inference']['latency_ms_median']:.2f}",
+                     f"{sum((p or {}).get('flops', 0) for p in t.values()):.2e}",
+                     f"{sum((p or {}).get('wall_time_s', 0) for p in t.values()):.1f}"])
+    head = ["model", "intermediate", "target", "seed", "metric", "en", "avg non-en", "gap", "params (M)",
+            "latency ms", "train FLOPs", "train s"]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
