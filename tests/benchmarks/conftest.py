@@ -119,6 +119,8 @@ def pytest_addoption(parser):
                 help="also benchmark torch.compile'd PyTorch (compiles once per shape: slow)")
     g.addoption("--bench-seconds", type=float, default=3.0,
                 help="time budget per benchmark in base/real presets (rounds = budget / first call)")
+    g.addoption("--bench-rounds", type=int, default=None,
+                help="fixed number of timed rounds per benchmark (overrides the preset's; the gate uses it)")
 
 
 def _split(value):
@@ -182,7 +184,9 @@ def preset(request) -> str:
 
 @pytest.fixture(scope="session")
 def rounds(request, preset) -> dict:
-    return dict(ROUNDS[preset], seconds=request.config.getoption("--bench-seconds"))
+    fixed = request.config.getoption("--bench-rounds")
+    fixed = dict(min_rounds=fixed, max_rounds=fixed) if fixed else {}
+    return dict(ROUNDS[preset], seconds=request.config.getoption("--bench-seconds"), **fixed)
 
 
 class ModelBank:
