@@ -259,20 +259,19 @@ def score(task, feats, raw, examples, language) -> tuple[float, dict]:
 
 
 def flops_counter(model, head, num_labels):
-    """Training FLOPs of a host batch: analytic forward x 3 at the bucket length, real examples only."""
+    """Training FLOPs of one example in a batch of a given shape: 3 x analytic forward at the bucket length."""
     from repro.bench import train_flops
 
     config = dict(model.config)
     cache: dict = {}
 
-    def count(batch) -> int:
-        ids = batch["input_ids"]
-        seq_len, choices = ids.shape[-1], (ids.shape[1] if ids.ndim == 3 else 1)
+    def per_example(shape: tuple) -> int:
+        seq_len, choices = shape[-1], (shape[1] if len(shape) == 3 else 1)
         if (seq_len, choices) not in cache:
-            cache[(seq_len, choices)] = train_flops(config, seq_len, head, num_labels, choices)
-        return int(cache[(seq_len, choices)] * float(np.asarray(batch["example_mask"]).sum()))
+            cache[(seq_len, choices)] = int(train_flops(config, seq_len, head, num_labels, choices))
+        return cache[(seq_len, choices)]
 
-    return count
+    return per_example
 
 
 def measure_latency(params, compiled, model, cfg: Config, mesh) -> dict:
@@ -356,7 +355,7 @@ class _Phase:
             phase_dir=phase_dir, model=model, plan=self.plan, train_batcher=self.batcher,
             steps_per_epoch=len(self.batcher), train_examples=len(self.train_examples),
             dev_eval=dev_eval, mesh=mesh, identity=identity,
-            flops_per_batch=flops_counter(model, head, num_labels), label=label)
+            flops_per_example=flops_counter(model, head, num_labels), label=label)
         result.stats["compilations"] = result.compilations
         return result
 

@@ -176,8 +176,12 @@ def make_train_step(graphdef, rest, kind: str, tx: optax.GradientTransformation,
         (loss, sums), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
+        real = batch["example_mask"] > 0
+        mask = batch["attention_mask"].reshape(real.shape[0], -1)
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
-                   "learning_rate": schedule(state["step"] // accumulation), **sums}
+                   "learning_rate": schedule(state["step"] // accumulation),
+                   # cost accounting over the global batch: real examples and their non-padding tokens
+                   "examples": real.sum(), "tokens": jnp.where(real[:, None], mask, 0).sum(), **sums}
         return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "rng": state["rng"]}, metrics
 
     return train_step

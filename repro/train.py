@@ -104,13 +104,6 @@ def _model_inputs(batch: dict, kind: str) -> dict:
     return {k: batch[k] for k in keys if k in batch}
 
 
-def batch_tokens(batch: dict) -> tuple[int, int]:
-    """(non-pad tokens of real examples, padded token slots of real examples) in a host batch."""
-    real = np.asarray(batch["example_mask"]).astype(bool)
-    mask = np.asarray(batch["attention_mask"])[real]
-    return int(mask.sum()), int(mask.size)
-
-
 def _finite(metrics: dict) -> bool:
     return bool(np.isfinite(metrics["loss"]) and np.isfinite(metrics["grad_norm"]))
 
@@ -152,12 +145,12 @@ def read_train_log(path: str | Path) -> list[dict]:
 
 def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps_per_epoch: int,
                 train_examples: int, dev_eval: Callable[[Any, Any], tuple[float, dict]], mesh,
-                identity: dict, flops_per_batch: Callable[[dict], int], label: str = "") -> PhaseResult:
+                identity: dict, flops_per_example: Callable[[tuple], int], label: str = "") -> PhaseResult:
     """Trains `model` (an NNX module whose params are the starting point) and returns the best params.
 
     dev_eval(params, compiled) -> (primary English dev score, all dev scores); higher is better;
     `compiled.eval_step` is the jitted eval step of this model graph.
-    flops_per_batch(host_batch) -> training FLOPs of that batch.
+    flops_per_example(input_ids.shape) -> training FLOPs of one example of a batch of that shape.
     """
     phase_dir.mkdir(parents=True, exist_ok=True)
     total_steps = math.ceil(plan.epochs * steps_per_epoch)
@@ -178,7 +171,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
     state = jax.device_put(state, comp.replicated)
     store = ckpt_lib.CheckpointStore(phase_dir / "ckpt", identity)
     meta = {"epoch": 0, "batch_index": 0, "best_dev": None, "best_step": None, "dev_scores": None,
-            "tokens": 0, "token_slots": 0, "flops": 0, "examples_seen": 0, "wall_time_s": 0.0,
+            "tokens": 0, "flops": 0, "examples_seen": 0, "wall_time_s": 0.0,
             "total_steps": total_steps}
     restored = store.restore_latest(state)
     if restored is not None:
@@ -197,13 +190,13 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
     t0 = time.perf_counter()
     wall_before = meta["wall_time_s"]
     epoch, index = meta["epoch"], meta["batch_index"]
-    pending = None   # (step, metrics on device) not yet read back
+    pending = None   # (step, metrics on device, flops of one example) not yet read back
 
     def drain():
         nonlocal pending
         if pending is None:
             return
-        s, m = pending
+        s, m, example_flops = pending
         pending = None
         m = {k: float(v) for k, v in jax.device_get(m).items()}
         if not _finite(m):
@@ -212,7 +205,13 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
             raise NonFiniteLossError(
                 f"{label}: non-finite training loss {m['loss']} (grad norm {m['grad_norm']}) at step {s}; "
                 f"stopped; last good checkpoint: {where}")
+        meta["tokens"] += int(m["tokens"])
+        meta["examples_seen"] += int(m["examples"])
+        meta["flops"] += example_flops * int(m["examples"])
         tlog.write({"step": s, "loss": m["loss"], "grad_norm": m["grad_norm"], "learning_rate": m["learning_rate"]})
+        if s % plan.log_every == 0:
+            log.info("%s: step %d/%d loss %.4f grad norm %.3g lr %.3g", label, s, total_steps, m["loss"],
+                     m["grad_norm"], m["learning_rate"])
 
     def save(final: bool) -> None:
         nonlocal meta
@@ -234,19 +233,14 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
         while step < total_steps:
             for batch, _position in train_batcher.iterate(epoch, start=index):
                 inputs = _model_inputs(batch, plan.kind)
-                tokens, slots = batch_tokens(batch)
                 global_batch = distributed.global_batch(inputs, comp.batch_sharding)
                 state, metrics = comp.train_step(state, global_batch)
                 drain()
                 step += 1
-                pending = (step, metrics)
+                pending = (step, metrics, flops_per_example(batch["input_ids"].shape))
                 index += 1
                 if index >= steps_per_epoch:
                     epoch, index = epoch + 1, 0
-                meta["tokens"] += tokens * distributed.process_count()
-                meta["token_slots"] += slots * distributed.process_count()
-                meta["flops"] += flops_per_batch(batch) * distributed.process_count()
-                meta["examples_seen"] += int(np.asarray(batch["example_mask"]).sum()) * distributed.process_count()
                 bar.update(1)
                 final = step >= total_steps
                 if final or step % ckpt_every == 0 or step % eval_every == 0:
@@ -265,7 +259,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
              "epochs": round(step / steps_per_epoch, 4), "steps": int(step), "tokens": int(meta["tokens"]),
              "flops": int(meta["flops"]), "wall_time_s": round(float(meta["wall_time_s"]), 3),
              "best_step": int(best_step), "best_dev": float(best_meta["dev"]),
-             "updates": int(math.ceil(step / spec.accumulation)), "token_slots": int(meta["token_slots"]),
+             "updates": int(math.ceil(step / spec.accumulation)),
              "examples_seen": int(meta["examples_seen"])}
     return PhaseResult(params=best_params, best_step=int(best_step), best_dev=float(best_meta["dev"]),
                        dev_scores=best_meta["dev_scores"], stats=stats,

@@ -99,3 +99,24 @@ def test_eight_simulated_devices_give_the_one_device_loss_curve(uninterrupted, t
     np.testing.assert_allclose(eight[0], one[0], rtol=1e-6)
     np.testing.assert_allclose(eight, one, rtol=2e-4, atol=1e-5)
     assert res["training"]["target"]["tokens"] == results(uninterrupted)["training"]["target"]["tokens"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, extra", [
+    ("synth_qa", {"data.max_length": 64, "data.buckets": "[64]"}),
+    ("synth_choice", {}),
+    ("synth_sts", {}),
+    ("synth_nli", {"precision": "bf16", "target.optimizer.accumulation": 2}),
+])
+def test_every_trainable_kind_runs_a_cell(tmp_path, target, extra):
+    cfg = C.load(SMOKE, tiny_overrides(tmp_path, target=target, **{"target.max_steps": 4, **extra})).resolved_cell()
+    r = pipeline.run_cell(cfg)
+    task = dp.get_task(target)
+    assert r["metric"] == task.metric and set(r["per_language"]) == {"en", "x1"}
+    assert all(np.isfinite(v) for v in r["per_language"].values())
+    assert r["training"]["target"]["steps"] == 4 and r["training"]["target"]["tokens"] > 0
+    assert r["inference"]["dtype"] == ("bfloat16" if extra.get("precision") == "bf16" else "float32")
+    log = train_log(tmp_path / "cells" / r["cell_id"] / "target")
+    lrs = [x["learning_rate"] for x in log if "loss" in x]
+    if extra.get("target.optimizer.accumulation") == 2:
+        assert lrs[0] == lrs[1] != lrs[2]     # the schedule moves once per 2 micro-batches
