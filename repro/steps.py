@@ -144,20 +144,9 @@ def split_model(model: nnx.Module):
 
 
 def _forward(graphdef, rest, params, batch, dropout_rng):
-    model = nnx.merge(graphdef, params, rest, copy=True) if _MERGE_HAS_COPY else nnx.merge(graphdef, params, rest)
+    model = nnx.merge(graphdef, params, rest)
     return model(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"),
                  dropout_rng=dropout_rng)
-
-
-def _merge_has_copy() -> bool:
-    import inspect
-    try:
-        return "copy" in inspect.signature(nnx.merge).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-_MERGE_HAS_COPY = _merge_has_copy()
 
 
 def make_train_step(graphdef, rest, kind: str, tx: optax.GradientTransformation,
