@@ -522,8 +522,8 @@ def run_grid(cfg: Config, progress: bool = True) -> tuple[list[str], list[str], 
     cells = cfg.cells()
     mesh = distributed.make_mesh(cfg.mesh.data)
     ran, skipped, failed = [], [], {}
-    bar = tqdm(cells, desc="grid", unit="cell", disable=not progress or jax.process_index() != 0 or os.environ.get("TQDM_DISABLE") == "1",
-               dynamic_ncols=True)
+    quiet = not progress or jax.process_index() != 0 or os.environ.get("TQDM_DISABLE") == "1"
+    bar = tqdm(cells, desc="grid", unit="cell", disable=quiet, dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell.cell_id)
         try:

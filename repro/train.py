@@ -227,8 +227,9 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
         tlog.flush()
         store.save_latest(step, state, meta)
 
-    bar = tqdm(total=total_steps, initial=step, desc=label, unit="step", disable=not is_main or os.environ.get("TQDM_DISABLE") == "1",
-               leave=False, dynamic_ncols=True)
+    quiet = not is_main or os.environ.get("TQDM_DISABLE") == "1"
+    bar = tqdm(total=total_steps, initial=step, desc=label, unit="step", disable=quiet, leave=False,
+               dynamic_ncols=True)
     try:
         while step < total_steps:
             for batch, _position in train_batcher.iterate(epoch, start=index):

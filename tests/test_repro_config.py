@@ -31,7 +31,8 @@ def test_presets_load_and_grid_is_the_cross_product():
 
 def test_overrides_are_yaml_scalars_and_dump_round_trips():
     cfg = C.load(SMOKE, ["target.optimizer.learning_rate=3e-3", "grid.seeds=[1, 2]", "precision=bf16",
-                         "cell.intermediate_task=none", "data.data_dir=null", "models.bert-tiny.hf_config.hidden_size=64"])
+                         "cell.intermediate_task=none", "data.data_dir=null",
+                         "models.bert-tiny.hf_config.hidden_size=64"])
     assert cfg.target.optimizer.learning_rate == 3e-3
     assert cfg.grid.seeds == (1, 2) and cfg.precision == "bf16"
     assert cfg.models["bert-tiny"].hf_config["hidden_size"] == 64
