@@ -37,7 +37,7 @@ from repro import config as cfg_lib
 from repro import distributed
 from repro import steps as st
 from repro.config import Config, ConfigError
-from repro.train import PhasePlan, compiled_steps, train_phase
+from repro.train import PhasePlan, train_phase
 
 log = logging.getLogger("repro")
 SCHEMA_VERSION = 1

@@ -16,7 +16,7 @@ of arrays that `jax.jit` compiles once per batch shape.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
