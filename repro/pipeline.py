@@ -314,6 +314,8 @@ def environment() -> dict:
             commit += "-dirty"
     except (OSError, subprocess.SubprocessError):
         commit = None
+    # A Docker image has no .git: it records the commit it was built from at build time.
+    commit = commit or os.environ.get("XT_GIT_COMMIT") or None
     import flax
     dev = jax.devices()[0]
     return {"device": dev.platform, "device_kind": dev.device_kind, "device_count": jax.device_count(),
@@ -523,7 +525,7 @@ def run_grid(cfg: Config, progress: bool = True) -> tuple[list[str], list[str], 
     mesh = distributed.make_mesh(cfg.mesh.data)
     ran, skipped, failed = [], [], {}
     quiet = not progress or jax.process_index() != 0 or os.environ.get("TQDM_DISABLE") == "1"
-    bar = tqdm(cells, desc="grid", unit="cell", disable=quiet, dynamic_ncols=True)
+    bar = tqdm(cells, desc="grid", unit="cell", disable=True if quiet else None, dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell.cell_id)
         try:

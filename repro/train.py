@@ -228,7 +228,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
         store.save_latest(step, state, meta)
 
     quiet = not is_main or os.environ.get("TQDM_DISABLE") == "1"
-    bar = tqdm(total=total_steps, initial=step, desc=label, unit="step", disable=quiet, leave=False,
+    bar = tqdm(total=total_steps, initial=step, desc=label, unit="step", disable=True if quiet else None, leave=False,
                dynamic_ncols=True)
     try:
         while step < total_steps:
