@@ -3,7 +3,8 @@
 
     python scripts/bench_table.py bench.json [more.json ...] [--out results/efficiency] [--peak-flops 2.1e11]
 
-One row per (kind, model, head, dtype, batch, seq_len): parameter counts, median latency per impl (ms),
+One row per (kind, model, head, dtype, batch, seq_len): parameter counts, latency per impl (ms; the
+median of the rounds, or --stat min on a shared machine),
 the JAX/PyTorch latency ratio (< 1: JAX is faster; against eager PyTorch, and torch.compile where it
 ran), analytic FLOPs per example, achieved FLOP/s of the JAX run and its MFU where the device's peak is
 known (repro.bench.PEAK_FLOPS: NVIDIA H100/H200/A100/L4/A10G, TPU v4-v6) or given with --peak-flops
@@ -29,7 +30,7 @@ COLUMNS = ["kind", "model", "head", "dtype", "batch", "seq_len", "params_total",
            "jax_tokens_per_s", "torch_tokens_per_s", "device", "threads"]
 
 
-def load(paths: list[Path]) -> list[dict]:
+def load(paths: list[Path], stat: str = "median") -> list[dict]:
     rows = []
     for path in paths:
         data = json.loads(Path(path).read_text())
@@ -37,7 +38,7 @@ def load(paths: list[Path]) -> list[dict]:
             info = dict(b.get("extra_info") or {})
             if not info.get("impl"):
                 continue  # not one of ours
-            info["median_s"] = b["stats"]["median"]
+            info["median_s"] = b["stats"][stat]
             rows.append(info)
     return rows
 
@@ -115,10 +116,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", nargs="+", type=Path, help="pytest-benchmark JSON (--benchmark-json / saved runs)")
     parser.add_argument("--out", type=Path, default=None, help="output stem: writes <out>.md and <out>.csv")
+    parser.add_argument("--stat", default="median", choices=["median", "min", "mean"],
+                        help="latency statistic (min: least disturbed by other load on a shared machine)")
     parser.add_argument("--peak-flops", type=float, default=None,
                         help="peak FLOP/s of the device for MFU (overrides the table; needed for CPUs)")
     args = parser.parse_args(argv)
-    records = load(args.json)
+    records = load(args.json, args.stat)
     if not records:
         print(f"no xtreme-transfer benchmarks in {', '.join(map(str, args.json))}", file=sys.stderr)
         return 1

@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Interleaved JAX-vs-PyTorch forward timing in one process, and a per-op profile of the JAX executable.
+
+    python scripts/bench_pair.py bert-base-cased --batch 32 --seq-len 128 [--dtype float32] [--reps 5]
+    python scripts/bench_pair.py xlnet-base-cased --profile 25        # + the 25 costliest XLA ops
+    taskset -c 0 python scripts/bench_pair.py bert-base-cased         # one core for both (XLA follows affinity)
+
+A diagnostic companion to tests/benchmarks (which time each implementation in its own benchmark): here
+the two alternate call by call on the same weights and inputs, so that on a shared machine both see the
+same load and the per-call ratio is meaningful even when absolute times are not. Prints the median of
+each, the ratio, and each rep's ratio. --profile N traces two JAX calls with jax.profiler and prints
+time per XLA op category (dot fusions vs transposes vs element-wise) and the N costliest ops, so that
+a model-file change can be judged by what it removes.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a key of repro.bench.CONFIGS (e.g. bert-base-cased, xlnet-base-cased)")
+    parser.add_argument("--head", default="sequence_classification")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: XLA's, the CPUs allowed)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest XLA ops")
+    args = parser.parse_args(argv)
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import torch
+
+    import flax_models as fm
+    from repro import bench
+
+    torch.set_num_threads(args.threads or bench.xla_cpu_threads())
+    config = bench.CONFIGS[args.model]
+    head = None if args.head in ("none", "base") else args.head
+    num_labels = bench.head_num_labels(head)
+    with tempfile.TemporaryDirectory() as tmp:
+        tm = bench.build_torch_model(config, head, num_labels)
+        tm.save_pretrained(tmp)
+        model = fm.from_pretrained(tmp, head=head, num_labels=num_labels, dtype=getattr(jnp, args.dtype))
+    if args.dtype != "float32":
+        tm = tm.to(getattr(torch, args.dtype))
+    forward, params = bench.jax_forward(model)
+    params = jax.tree.map(lambda p: p.astype(getattr(jnp, args.dtype)), params)
+    inputs = bench.make_inputs(config, head, args.batch, args.seq_len)
+    jargs = [jnp.asarray(inputs[k]) for k in ("input_ids", "attention_mask", "token_type_ids")]
+    targs = {k: torch.from_numpy(v).long() for k, v in inputs.items()}
+    t0 = time.perf_counter()
+    compiled = jax.jit(forward).lower(params, *jargs).compile()
+    print(f"JAX compile {time.perf_counter() - t0:.1f} s; XLA threads {bench.xla_cpu_threads()}, "
+          f"torch threads {torch.get_num_threads()}")
+
+    def run_jax():
+        return jax.block_until_ready(compiled(params, *jargs))
+
+    def run_torch():
+        with torch.no_grad():
+            return tm(**targs)
+
+    run_jax(), run_torch()
+    tj, tt = [], []
+    for _ in range(args.reps):
+        for fn, acc in ((run_jax, tj), (run_torch, tt)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    flops = bench.forward_flops(config, args.seq_len, head, num_labels, bench.NUM_CHOICES) * args.batch
+    mj, mt = float(np.median(tj)), float(np.median(tt))
+    print(f"{args.model} {args.head} B={args.batch} T={args.seq_len} {args.dtype}: "
+          f"jax {mj * 1e3:.0f} ms ({flops / mj / 1e9:.0f} GFLOP/s)  torch {mt * 1e3:.0f} ms "
+          f"({flops / mt / 1e9:.0f} GFLOP/s)  jax/torch {mj / mt:.3f}")
+    print(f"min of reps (least disturbed by other load): jax {min(tj) * 1e3:.0f} ms  torch {min(tt) * 1e3:.0f} ms  "
+          f"jax/torch {min(tj) / min(tt):.3f}")
+    print("per-rep jax/torch:", " ".join(f"{a / b:.3f}" for a, b in zip(tj, tt)))
+
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            with jax.profiler.trace(tmp):
+                run_jax(), run_jax()
+            data = jax.profiler.ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
+            per_op, per_kind = collections.Counter(), collections.Counter()
+            for plane in data.planes:
+                for line in plane.lines:
+                    if not line.name.startswith("tf_XLA"):
+                        continue  # XLA's threads run the ops (Python's line holds the API calls)
+                    for event in line.events:
+                        if "Execute" in event.name or "Await" in event.name or event.name.startswith("end:"):
+                            continue
+                        per_op[event.name] += event.duration_ns / 2
+                        per_kind[re.sub(r"[._]\d+$", "", event.name)] += event.duration_ns / 2
+        total = sum(per_kind.values()) or 1
+        print(f"\nXLA op time per call (summed over worker threads): {total / 1e6:.0f} ms")
+        for kind, ns in per_kind.most_common(12):
+            print(f"  {ns / 1e6:9.1f} ms  {100 * ns / total:5.1f} %  {kind}")
+        print(f"\n{args.profile} costliest ops:")
+        for name, ns in per_op.most_common(args.profile):
+            print(f"  {ns / 1e6:9.1f} ms  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
