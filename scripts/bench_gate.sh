@@ -6,6 +6,7 @@
 #   scripts/bench_gate.sh check [pytest args]   # run again, fail if any median is more than X % slower
 #
 # Env: XT_BENCH_GATE_THRESHOLD  allowed median slowdown in percent (default 25)
+#      XT_BENCH_GATE_FIELD      statistic compared (default median; min is steadier on a shared machine)
 #      XT_BENCH_GATE_NAME       name of the saved baseline (default "baseline"); check compares with the
 #                               newest run saved under this name
 #      XT_BENCH_STORAGE         pytest-benchmark storage (default .benchmarks in the repository)
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-}
 shift || true
 threshold=${XT_BENCH_GATE_THRESHOLD:-25}
+field=${XT_BENCH_GATE_FIELD:-median}
 name=${XT_BENCH_GATE_NAME:-baseline}
 storage=${XT_BENCH_STORAGE:-.benchmarks}
 py=${XT_PYTHON:-${XT_VENV:-.venv}/bin/python}
@@ -37,12 +39,12 @@ case "$mode" in
       echo "bench_gate: no baseline named '$name' in $storage; run: scripts/bench_gate.sh save" >&2
       exit 2
     fi
-    echo "bench_gate: comparing with $baseline, failing on a median slowdown > ${threshold}%" >&2
+    echo "bench_gate: comparing with $baseline, failing on a ${field} slowdown > ${threshold}%" >&2
     exec "$py" "${common[@]}" --benchmark-compare="$baseline" \
-      --benchmark-compare-fail="median:${threshold}%" "$@"
+      --benchmark-compare-fail="${field}:${threshold}%" "$@"
     ;;
   *)
-    sed -n '2,20p' "$0" >&2
+    sed -n '2,22p' "$0" >&2
     exit 2
     ;;
 esac
