@@ -147,7 +147,7 @@ def _chunks(tok, words, max_length):
 
 def _tagging(task, examples, tok, max_length):
     index = {l: i for i, l in enumerate(task.labels)}
-    rows, example_index, word_rows, label_rows, starts = [], [], [], [], []
+    rows, example_index, word_rows, label_rows = [], [], [], []
     for ei, ex in enumerate(examples):
         for a, b in _chunks(tok, list(ex.tokens), max_length):
             # truncation only bites when one word alone is longer than the window

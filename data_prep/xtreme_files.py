@@ -19,7 +19,6 @@ utils_preprocess.py). Every malformed input is a one-line error naming the file 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .examples import Candidates, Example, check_label

@@ -214,7 +214,6 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
                      m["grad_norm"], m["learning_rate"])
 
     def save(final: bool) -> None:
-        nonlocal meta
         drain()
         if step % eval_every == 0 or final:
             score, scores = dev_eval(state["params"], comp)

@@ -11,7 +11,6 @@ import torch
 import transformers
 from flax import nnx
 
-from flax_models import modeling_utils as mu
 from flax_models import xlnet
 
 TINY = dict(vocab_size=99, d_model=32, n_layer=2, n_head=4, d_inner=64, pad_token_id=5, clamp_len=3)

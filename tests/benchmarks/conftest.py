@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `pytest tests` without an installed package
-    sys.path.insert(0, str(ROOT))
 
 from repro import bench  # noqa: E402
 
