@@ -70,11 +70,11 @@ CONFIGS: dict[str, dict] = {
                              end_n_top=5),
 }
 
-FAMILY_OF_MODEL_TYPE = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "xlnet": "xlnet"}
-
-
 def family(config: dict) -> str:
-    return FAMILY_OF_MODEL_TYPE[config["model_type"]]
+    """bert | roberta | xlnet, from the same model_type registry the loader uses."""
+    from flax_models.loading import family_for
+
+    return family_for(config["model_type"]).FAMILY
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -240,10 +240,10 @@ def make_labels(head: str | None, inputs: dict, num_labels: int | None, seed: in
 
 
 def torch_class_name(config: dict, head: str | None) -> str:
-    """The transformers class a head maps to, read from the family module's HEAD_CLASSES."""
-    import importlib
+    """The transformers class of the same layout (XLMRobertaFor... for xlm-roberta), as the loader names it."""
+    from flax_models.loading import head_class_name
 
-    return importlib.import_module(f"flax_models.{family(config)}").HEAD_CLASSES[head]
+    return head_class_name(config["model_type"], head)
 
 
 def build_torch_model(config: dict, head: str | None, num_labels: int | None, seed: int = 0):
@@ -308,50 +308,31 @@ def jax_forward(model):
     return forward, params
 
 
-def head_loss(head: str | None, out, batch: dict):
-    """The fine-tuning loss of the head (mean over examples / valid tokens), in float32."""
-    import jax.numpy as jnp
-    import optax
-
-    ce = optax.softmax_cross_entropy_with_integer_labels
-    if head in ("sequence_classification", "multiple_choice"):
-        return ce(out.logits.astype(jnp.float32), batch["labels"]).mean()
-    if head == "token_classification":
-        labels = batch["labels"]
-        valid = labels != -100
-        losses = ce(out.logits.astype(jnp.float32), jnp.where(valid, labels, 0))
-        return (losses * valid).sum() / jnp.maximum(valid.sum(), 1)
-    if head == "question_answering":
-        return (ce(out.start_logits.astype(jnp.float32), batch["start_positions"]).mean()
-                + ce(out.end_logits.astype(jnp.float32), batch["end_positions"]).mean()) / 2
-    raise ValueError(f"no training loss for head {head!r}")
+# The task kind whose loss repro.steps trains each head with.
+KIND_OF_HEAD = {"sequence_classification": "classification", "token_classification": "tagging",
+                "question_answering": "qa", "multiple_choice": "multiple_choice"}
 
 
-def jax_train_step(model, head: str, learning_rate: float = 2e-5):
-    """(train_step(state, batch, dropout_rng) -> (state, loss), state): AdamW, dropout on, pure.
+def jax_train_step(model, head: str, learning_rate: float = 2e-5, clip_norm: float = 1.0):
+    """(train_step(state, batch) -> (state, metrics), state): the pipeline's own step, not a twin of it.
 
-    state = (params, opt_state); donate it (argument 0) when jitting.
+    repro.steps builds it (AdamW with decay mask, global-norm clipping, schedule, dropout on), so the
+    benchmark times what training runs. The batch needs `example_mask` (B,) besides inputs and labels;
+    donate the state (argument 0) when jitting.
     """
     import jax
-    import optax
-    from flax import nnx
+    import jax.numpy as jnp
 
-    graphdef, params = nnx.split(model, nnx.Param)
-    tx = optax.adamw(learning_rate, weight_decay=0.01)
+    from repro import steps
 
-    def train_step(state, batch, dropout_rng):
-        params, opt_state = state
-
-        def loss_fn(p):
-            out = nnx.merge(graphdef, p)(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
-                                         dropout_rng=dropout_rng)
-            return head_loss(head, out, batch)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
-
-    return train_step, (params, tx.init(params))
+    graphdef, params, rest = steps.split_model(model)
+    spec = steps.OptimizerSpec(learning_rate=learning_rate, weight_decay=0.01, warmup_fraction=0.0,
+                               clip_norm=clip_norm, accumulation=1, total_updates=1000)
+    tx = steps.make_optimizer(spec)
+    step = steps.make_train_step(graphdef, rest, KIND_OF_HEAD[head], tx, steps.lr_schedule(spec), 1)
+    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
+             "rng": jax.random.PRNGKey(0)}
+    return step, state
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Training throughput: one jitted AdamW step (forward, backward, update; dropout on) against PyTorch eager.
 
-JAX: the pure train_step of repro.bench.jax_train_step under jax.jit with the state donated, compiled
-ahead of time (compile time in extra_info). Parameters are float32 master weights and `dtype` is the
-compute dtype (mixed precision). PyTorch: the same weights, loss from the transformers head, AdamW, and
+JAX: the pipeline's own pure train_step (repro.steps, via repro.bench.jax_train_step) under jax.jit with
+the state donated, compiled ahead of time (compile time in extra_info). Parameters are float32 master weights and `dtype` is the
+compute dtype (mixed precision). PyTorch: the same weights, loss from the transformers head, the same
+global-norm clipping, AdamW, and
 torch.autocast(bfloat16) for the bf16 cases. extra_info has tokens/s and the achieved FLOP/s of the
 analytic training FLOPs (3 x forward); scripts/bench_table.py turns the latter into MFU.
 """
@@ -25,15 +26,15 @@ def jax_call(case, bank, info):
     step, state = bench.jax_train_step(model, case.head)
     config = bank.config(case.model)
     inputs = bench.make_inputs(config, case.head, case.batch, case.seq_len)
-    batch = {k: jnp.asarray(v) for k, v in
-             {**inputs, **bench.make_labels(case.head, inputs, bench.head_num_labels(case.head))}.items()}
+    labels = bench.make_labels(case.head, inputs, bench.head_num_labels(case.head))
+    example_mask = np.ones(inputs["input_ids"].shape[0], np.float32)  # every row is a real example
+    batch = {k: jnp.asarray(v) for k, v in {**inputs, **labels, "example_mask": example_mask}.items()}
     # The model's own arrays must stay valid: the step donates (and so deletes) its input state.
     state = jax.tree.map(jnp.copy, state)
-    key = jax.random.key(0)
     jax.block_until_ready((state, batch))
 
     t0 = time.perf_counter()
-    lowered = jax.jit(step, donate_argnums=0).lower(state, batch, key)
+    lowered = jax.jit(step, donate_argnums=0).lower(state, batch)
     t1 = time.perf_counter()
     compiled = lowered.compile()
     t2 = time.perf_counter()
@@ -44,8 +45,8 @@ def jax_call(case, bank, info):
 
     def call():
         for _ in range(plant):
-            holder[0], loss = compiled(holder[0], batch, key)
-        return jax.block_until_ready(loss)
+            holder[0], metrics = compiled(holder[0], batch)
+        return jax.block_until_ready(metrics["loss"])
 
     return call
 
@@ -73,6 +74,7 @@ def torch_call(case, bank, info):
             with autocast:
                 loss = model(**kwargs).loss
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
         bench.torch_sync()
