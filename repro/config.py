@@ -139,6 +139,9 @@ class Config:
     mesh: MeshConfig = MeshConfig()
     # Persistent XLA compilation cache shared by the cells of a grid (None = off).
     compilation_cache_dir: str | None = None
+    # Target task -> {target: {...}, eval: {...}}: merged into the cells of that target (e.g. a QA target's
+    # smaller batch). A cell's config.yaml holds the merged values and an empty per_target.
+    per_target: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     # ---- derived -------------------------------------------------------------------------------
     def resolved_cell(self) -> "Config":
@@ -160,7 +163,7 @@ class Config:
         )
         if cell.model not in self.models:
             raise ConfigError(f"config: cell.model={cell.model!r} is not one of models: {', '.join(self.models)}")
-        return dataclasses.replace(self, cell=cell)
+        return _with_target_overrides(dataclasses.replace(self, cell=cell))
 
     def cells(self) -> list["Config"]:
         """The grid's cross product models × intermediate tasks × target tasks × seeds."""
@@ -191,6 +194,50 @@ class Config:
     def cell_id(self) -> str:
         c = self.cell
         return f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}"
+
+
+# Sections a per_target entry may change: the target phase and the zero-shot evaluation, minus what the shared
+# intermediate model depends on (its dev evaluation reads eval.dev_split and eval.batch_size).
+PER_TARGET_SECTIONS = ("target", "eval")
+PER_TARGET_FIXED = {"eval": ("dev_split", "batch_size")}
+
+
+def _with_target_overrides(cfg: Config) -> Config:
+    """The cell's config with its target's `per_target` entry merged in (and per_target emptied)."""
+    if not cfg.per_target:
+        return cfg
+    return from_dict(_merged_sections(cfg, cfg.per_target.get(cfg.cell.target_task) or {}))
+
+
+def _merged_sections(cfg: Config, overrides: dict) -> dict:
+    data = to_dict(cfg)
+    data["per_target"] = {}
+    for section, values in overrides.items():
+        data[section] = _merged(data[section], values)
+    return data
+
+
+def _check_per_target(cfg: Config) -> None:
+    """Shapes and values of every entry (task names: repro.inputs.check_tasks; an entry for a target outside
+    the grid is kept, so that a preset can carry the settings of an optional target)."""
+    for task, overrides in cfg.per_target.items():
+        key = f"per_target.{task}"
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"config: {key}={overrides!r} must be a mapping of {' / '.join(PER_TARGET_SECTIONS)}")
+        for section, values in overrides.items():
+            if section not in PER_TARGET_SECTIONS:
+                raise ConfigError(f"config: {key}.{section}: only {', '.join(PER_TARGET_SECTIONS)} can differ per "
+                                  "target (the intermediate model and the data are shared by every target)")
+            if not isinstance(values, dict):
+                raise ConfigError(f"config: {key}.{section}={values!r} must be a mapping")
+            for fixed in PER_TARGET_FIXED.get(section, ()):
+                if fixed in values:
+                    raise ConfigError(f"config: {key}.{section}.{fixed}: cannot differ per target (the shared "
+                                      "intermediate model's dev evaluation uses it)")
+        try:
+            from_dict(_merged_sections(cfg, overrides))
+        except ConfigError as e:   # name the per_target key, not the merged one
+            raise ConfigError(str(e).replace("config: ", f"config: {key}: ", 1)) from e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,6 +294,7 @@ def _check(obj, prefix: str) -> None:
                 raise ConfigError(f"config: grid.models entry {m!r} is not one of models: {', '.join(obj.models)}")
         if obj.cell.model is not None and obj.cell.model not in obj.models:
             raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models: {', '.join(obj.models)}")
+        _check_per_target(obj)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

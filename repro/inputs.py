@@ -57,6 +57,8 @@ def check_tasks(cfg: Config) -> None:
             known(f"grid.intermediate_tasks.{i}", t)
     if cfg.cell.target_task is not None:
         known("cell.target_task", cfg.cell.target_task)
+    for t in cfg.per_target:
+        known(f"per_target.{t}", t)
     if cfg.cell.intermediate_task not in (None, "none"):
         known("cell.intermediate_task", cfg.cell.intermediate_task)
 

@@ -52,6 +52,15 @@ def test_overrides_are_yaml_scalars_and_dump_round_trips():
     ("grid.models=[gpt-tiny]", "'gpt-tiny' is not one of models"),
     ("target.optimizer.warmup_fraction=2", "warmup_fraction=2.0 must be <= 1"),
     ("nonsense", "is not of the form a.b=value"),
+    ("per_target={synth_tagging: {data: {max_length: 8}}}",
+     "per_target.synth_tagging.data: only target, eval can differ"),
+    ("per_target={synth_tagging: {intermediate: {epochs: 2}}}", "per_target.synth_tagging.intermediate: only target"),
+    ("per_target={synth_tagging: {eval: {batch_size: 8}}}", "per_target.synth_tagging.eval.batch_size: cannot differ"),
+    ("per_target={synth_tagging: {target: {batch_size: -1}}}",
+     "per_target.synth_tagging: target.batch_size=-1 must be > 0"),
+    ("per_target={synth_tagging: {target: {batch_sise: 8}}}",
+     "per_target.synth_tagging: unknown key 'target.batch_sise'"),
+    ("per_target={synth_tagging: [8]}", "per_target.synth_tagging=[8] must be a mapping"),
 ])
 def test_bad_key_or_value_is_one_line_naming_it(override, needle):
     with pytest.raises(C.ConfigError) as e:
@@ -73,6 +82,29 @@ def test_cli_help_and_bad_config_exit_codes(tmp_path):
     r = cli("run", SMOKE, f"output_dir={tmp_path / 'out'}", "train.epochs=1", timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == ("error: config: unknown key 'train' (known here: cell, compilation_cache_dir, "
-                                "data, eval, grid, intermediate, mesh, models, name, output_dir, precision, "
-                                "target)")
+                                "data, eval, grid, intermediate, mesh, models, name, output_dir, per_target, "
+                                "precision, target)")
     assert not (tmp_path / "out").exists()   # nothing written for a bad config
+
+
+def test_per_target_overrides_reach_only_that_targets_cells():
+    cfg = C.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8, max_steps: 5}, "
+                         "eval: {max_examples: 7}}}"])
+    by_target = {}
+    for c in cfg.cells():
+        by_target.setdefault(c.cell.target_task, set()).add((c.target.batch_size, c.target.max_steps,
+                                                              c.eval.max_examples, c.target.epochs))
+        assert c.per_target == {}   # folded in: the cell's config.yaml repeats the cell on its own
+    assert by_target["synth_tagging"] == {(8, 5, 7, 10.0)}          # merged: the preset's other keys stay
+    assert by_target["synth_sentiment"] == {(32, None, None, 10.0)}
+    one = cell_config(C.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8}}}",
+                                     "cell.target_task=synth_tagging"]))
+    assert one.target.batch_size == 8 and C.from_dict(C.to_dict(one)).resolved_cell() == one
+
+
+
+def test_per_target_of_an_unknown_task_is_refused():
+    cfg = C.load(SMOKE, ["per_target={synth_taging: {target: {batch_size: 8}}}"])
+    with pytest.raises(C.ConfigError, match="per_target.synth_taging='synth_taging' is not a task"):
+        inputs.check_tasks(cfg)
+    inputs.check_tasks(C.load(SMOKE, ["per_target={synth_qa: {target: {batch_size: 8}}}"]))   # outside the grid: kept
