@@ -238,7 +238,10 @@ def load_eval_splits(cfg: Config, target) -> tuple[str, dict, dict]:
             if not (absent and cfg.eval.missing_languages == "skip"):
                 raise
             missing[lang] = e.__cause__.why
-            log.warning("%s: %s %s/%s not evaluated: %s", cfg.cell_id, target.name, split, lang, e.__cause__.why)
+            log.info("%s: %s %s/%s not evaluated: %s", cfg.cell_id, target.name, split, lang, e.__cause__.why)
+    if missing:   # one line for all of them; results.json and repro.log keep each language's reason
+        log.warning("%s: %d languages of %s %s not in %s, not evaluated (recorded in results.json): %s",
+                    cfg.cell_id, len(missing), target.name, split, cfg.data.source, ", ".join(missing))
     if not test:
         raise DataError(f"data: no language of {target.name} {split} can be evaluated from {cfg.data.source} "
                         f"(missing: {', '.join(sorted(missing))})")
