@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from repro import claims as claims_mod
+from repro import published
 from repro import plots as plots_lib
 from repro import typed
 from repro.tables import fmt, markdown, mean_pm, text, write_csv
@@ -132,8 +133,25 @@ def per_language_rows(cells) -> list[dict]:
     rows = [r for r in _comparisons(cells, fns)]
     for r in rows:
         r["language"] = r.pop("key")
+        r.update(_published_columns(r["target_task"], r["language"]))
     # A model/task only has the languages its cells evaluated.
     return [r for r in rows if r["with_n"] or r["without_n"]]
+
+
+def _published_columns(task: str, language: str) -> dict:
+    """Published numbers for a per-language row (the "average" row takes the papers' averages): context only."""
+    found = published.anchors_for(task, "avg" if language == "average" else language)
+    cols = {f"published_{a.model}": a.value for a in found}
+    if found:
+        a = found[0]
+        scope = f", average of {a.languages} languages" if a.language == "avg" else ""
+        cols["published_source"] = f"{a.source} ({a.split}{scope})"
+    return cols
+
+
+def _published_text(row: dict) -> str:
+    values = [f"{m} {fmt(row[f'published_{m}'])}" for m in published.anchor_models() if f"published_{m}" in row]
+    return "; ".join(values) if values else "—"
 
 
 def transfer_gap_rows(cells) -> list[dict]:
@@ -300,11 +318,17 @@ def _render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) 
     for task in sorted({r["target_task"] for r in tables["per_language"]}):
         rows = [r for r in tables["per_language"] if r["target_task"] == task]
         w(f"### {task} ({rows[0]['metric']})\n\n")
-        w(markdown(["model", "intermediate", "language", "without", "with", "difference"],
+        sources = sorted({r["published_source"] for r in rows if "published_source" in r})
+        w(markdown(["model", "intermediate", "language", "without", "with", "difference", "published (context)"],
                     [[r["model"], r["intermediate_task"], r["language"],
                       mean_pm(r["without_mean"], r["without_std"], r["without_n"]),
                       mean_pm(r["with_mean"], r["with_std"], r["with_n"]),
-                      mean_pm(r["diff_mean"], r["diff_std"], r["diff_n"])] for r in rows]))
+                      mean_pm(r["diff_mean"], r["diff_std"], r["diff_n"]), _published_text(r)] for r in rows]))
+        if sources:
+            w(f"\nPublished: {'; '.join(sources)}. Other models, the paper's own split and language set: a sanity "
+              "range, not a comparison. Our average is over the languages above.\n")
+        else:
+            w("\nPublished: no number of the XTREME papers is recorded for this task (repro/published.py).\n")
         if f"scores_{task}.png" in plots:
             w(f"\n![{task} scores](plots/scores_{task}.png)\n")
         w("\n")

@@ -212,3 +212,26 @@ def test_results_builder_is_consistent(tmp_path):
     assert len(list((tmp_path / "cells").glob("*/results.json"))) == len(cells) == 24
     c = cells[0]
     assert abs(c["transfer_gap"] - (c["per_language"]["en"] - c["average_non_english"])) < 1e-12
+
+
+def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
+    from repro import published
+
+    for inter in ("siqa", None):
+        write_results(tmp_path, make_results("e5-small", inter, "udpos", 0, synthetic=False,
+                                             per_language={"en": 90.0, "vi": 60.0, "zh": 50.0}))
+        write_results(tmp_path, make_results("e5-small", inter, "xcopa", 0, synthetic=False,
+                                             per_language={"en": 65.0, "et": 55.0}))
+    out = report.build_report(tmp_path)
+    rows = {(r["target_task"], r["language"], r["intermediate_task"]): r for r in _rows(out / "tables" / "per_language.csv")}
+    avg = rows[("udpos", "average", "siqa")]
+    expected = {a.model: a.value for a in published.anchors_for("udpos", "avg")}
+    assert expected == {"mBERT": 70.3, "XLM-R": 73.8}
+    assert {m: float(avg[f"published_{m}"]) for m in expected} == expected
+    assert float(avg["with_mean"]) == pytest.approx(200 / 3) and float(avg["without_mean"]) == pytest.approx(200 / 3)
+    assert "Table 2" in avg["published_source"] and "average of 33 languages" in avg["published_source"]
+    assert rows[("udpos", "vi", "siqa")].get("published_mBERT", "") == ""   # no per-language anchor recorded
+    md = (out / "report.md").read_text()
+    assert "| e5-small | siqa | average | 66.67 (n=1) | 66.67 (n=1) | 0 (n=1) | mBERT 70.3; XLM-R 73.8 |" in md
+    xcopa = md[md.index("### xcopa"):]
+    assert "no number of the XTREME papers is recorded for this task" in xcopa.split("###")[1]
