@@ -182,7 +182,7 @@ def _phase_rows(cells) -> list[dict]:
                 if not blocks:
                     continue
                 row = {"target_task": task, "model": model, "intermediate_task": inter, "phase": phase,
-                       "phase_task": blocks[0].task, "n": len(blocks)}
+                       "phase_task": blocks[0].train_task or blocks[0].task, "n": len(blocks)}
                 for key in ("train_examples", "epochs", "steps", "tokens", "flops", "wall_time_s"):
                     row[f"{key}_mean"] = mean_std([float(getattr(b, key)) for b in blocks])[0]
                 row["wall_time_s_std"] = mean_std([b.wall_time_s for b in blocks])[1]

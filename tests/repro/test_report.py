@@ -235,3 +235,13 @@ def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
     assert "| e5-small | siqa | average | 66.67 (n=1) | 66.67 (n=1) | 0 (n=1) | mBERT 70.3; XLM-R 73.8 |" in md
     xcopa = md[md.index("### xcopa"):]
     assert "no number of the XTREME papers is recorded for this task" in xcopa.split("###")[1]
+
+
+def test_training_cost_names_the_task_that_trained_a_target_without_train_data(tmp_path):
+    r = make_results("e5-small", None, "mlqa", 0, synthetic=False, per_language={"en": 20.0, "de": 10.0})
+    r["training"]["target"]["train_task"] = "tydiqa"
+    write_results(tmp_path, r)
+    out = report.build_report(tmp_path)
+    (row,) = _rows(out / "tables" / "training_cost.csv")
+    assert (row["target_task"], row["phase_task"]) == ("mlqa", "tydiqa")
+    assert "| mlqa | e5-small | none | target | tydiqa |" in (out / "report.md").read_text()
