@@ -4,6 +4,7 @@
 # Usage: ./run_all.sh [--device cpu|gpu|tpu] [PRESET | CONFIG.yaml] [a.b=value ...]
 #   ./run_all.sh                         # smoke preset: synthetic data, tiny models, offline, a few minutes
 #   ./run_all.sh paper                   # the paper grid (hub models and datasets)
+#   ./run_all.sh mini models.e5-small.name_or_path=DIR data.data_dir=DIR   # real data, real encoder, CPU (README)
 #   ./run_all.sh smoke grid.seeds=[0,1]  # overrides a.b=value go to `python -m repro grid`
 #   ./run_all.sh path/to/config.yaml
 #   ./run_all.sh --device gpu paper      # stop at once, before any work, if JAX sees no GPU
