@@ -489,7 +489,7 @@ def results_table(results_dir: str | Path) -> str:
     for c in load_cells(results_dir):
         phases = [p for p in (c.training.intermediate, c.training.target) if p is not None]
         rows.append([c.model.name, c.intermediate_task or "-", c.target_task, str(c.seed), c.metric,
-                     f"{c.per_language.get('en', math.nan):.1f}",
+                     "-" if "en" not in c.per_language else f"{c.per_language['en']:.1f}",   # XCOPA scores no en
                      "-" if c.average_non_english is None else f"{c.average_non_english:.1f}",
                      "-" if c.transfer_gap is None else f"{c.transfer_gap:.1f}",
                      f"{c.param_count.total / 1e6:.3f}",
