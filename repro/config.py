@@ -221,9 +221,7 @@ def _check_per_target(cfg: Config) -> None:
     """Shapes and values of every entry (task names: repro.inputs.check_tasks; an entry for a target outside
     the grid is kept, so that a preset can carry the settings of an optional target)."""
     for task, overrides in cfg.per_target.items():
-        key = f"per_target.{task}"
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"config: {key}={overrides!r} must be a mapping of {' / '.join(PER_TARGET_SECTIONS)}")
+        key = f"per_target.{task}"   # a mapping already (typed.build checks the dict[str, dict] shape)
         for section, values in overrides.items():
             if section not in PER_TARGET_SECTIONS:
                 raise ConfigError(f"config: {key}.{section}: only {', '.join(PER_TARGET_SECTIONS)} can differ per "
