@@ -37,7 +37,8 @@ def e5_dir(tmp_path_factory):
 def test_mini_preset_is_the_study_design():
     cfg = cfg_lib.load(MINI, [f"data.data_dir={SHARED_XTREME}"])
     assert cfg.models["e5-small"].name_or_path == "intfloat/multilingual-e5-small"   # the hub id by default
-    assert set(cfg.grid.target_tasks) == {"udpos", "panx", "xcopa", "mlqa"}
+    assert set(cfg.grid.target_tasks) == {"udpos", "panx", "xcopa"}
+    assert "mlqa" in cfg.per_target   # the optional QA target: grid.target_tasks=[udpos,panx,xcopa,mlqa]
     assert cfg.grid.intermediate_tasks[0] == "none" and len(cfg.grid.intermediate_tasks) >= 2
     assert cfg.data.source == "xtreme" and cfg.data.train_tasks == {"mlqa": "tydiqa"}
     # Scored on labelled splits only: xtreme blanks the tagging/XCOPA test gold, so dev is evaluated, and
