@@ -102,7 +102,6 @@ def test_per_target_overrides_reach_only_that_targets_cells():
     assert one.target.batch_size == 8 and C.from_dict(C.to_dict(one)).resolved_cell() == one
 
 
-
 def test_per_target_of_an_unknown_task_is_refused():
     cfg = C.load(SMOKE, ["per_target={synth_taging: {target: {batch_size: 8}}}"])
     with pytest.raises(C.ConfigError, match="per_target.synth_taging='synth_taging' is not a task"):
