@@ -1,0 +1,10 @@
+"""The errors flax_models raises on purpose, each a one-line message naming the file, key or value at fault.
+
+They subclass ValueError / OSError, so a caller that catches those (repro, the CLI) turns them into one line.
+"""
+from __future__ import annotations
+
+
+class CheckpointError(ValueError):
+    """A weights file that is malformed or hostile, refused before anything is allocated for what it claims:
+    the message names the file and the entry at fault (a tensor, a zip member, a header field)."""
