@@ -3,23 +3,20 @@
     model = from_pretrained("xlm-roberta-base", head="sequence_classification", num_labels=3)
     out = model(input_ids, attention_mask, token_type_ids)        # ModelOutput(last_hidden_state, logits, ...)
     model.save_pretrained(out_dir)                                 # loadable by XLMRobertaForSequenceClassification
+    usable_length(model)                                           # 512: the longest input it takes
 
 See docs/design.md (the contract) and docs/models.md (usage, parity figures).
 """
-from flax_models.loading import (
-    LoadingInfo,
-    MissingWeightsError,
-    abstract_model,
-    from_config,
-    from_pretrained,
-    save_pretrained,
-    transfer_encoder,
-)
+from flax_models.errors import CheckpointError, MissingWeightsError
+from flax_models.families import usable_length
+from flax_models.loading import LoadingInfo, abstract_model, from_config, from_pretrained, transfer_encoder
 from flax_models.modeling_utils import HEADS, ModelOutput
 from flax_models.params import ParamCount, param_count
+from flax_models.pretrained import save_pretrained
 
 __all__ = [
     "HEADS",
+    "CheckpointError",
     "LoadingInfo",
     "MissingWeightsError",
     "ModelOutput",
@@ -30,4 +27,5 @@ __all__ = [
     "param_count",
     "save_pretrained",
     "transfer_encoder",
+    "usable_length",
 ]

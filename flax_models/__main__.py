@@ -66,7 +66,7 @@ def _quiet_transformers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flax_models.loading import MissingWeightsError
+    from flax_models.errors import MissingWeightsError
 
     args = _parser().parse_args(argv)
     _quiet_transformers()

@@ -28,10 +28,10 @@ from flax import nnx
 
 from flax_models.modeling_utils import (
     ModelOutput,
-    PretrainedModel,
     activation,
     attention_bias,
     build_model,
+    check_config_values,
     dropout,
     embed,
     flatten_choices,
@@ -42,6 +42,7 @@ from flax_models.modeling_utils import (
     scaled_dot_attention_scale,
     zero_padding_rows,
 )
+from flax_models.pretrained import PretrainedModel
 
 MODEL_TYPES = ("bert",)
 FAMILY = "bert"
@@ -69,15 +70,29 @@ class BertConfig:
 
     @classmethod
     def from_hf(cls, hf_config: dict) -> "BertConfig":
+        """The config with transformers' defaults filled in, every value it reads checked (one line each)."""
         kind = hf_config.get("position_embedding_type", "absolute")
         if kind not in (None, "absolute"):
             raise ValueError(f"position_embedding_type {kind!r} is not supported; only 'absolute'")
         fields = {f.name for f in dataclasses.fields(cls)}
         config = cls(**{k: v for k, v in hf_config.items() if k in fields and v is not None})
+        check_config_values(
+            config, sizes=("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
+                           "max_position_embeddings", "type_vocab_size"), layers="num_hidden_layers",
+            probabilities=("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
+            reals=("initializer_range", "layer_norm_eps"))
         if config.hidden_size % config.num_attention_heads:
             raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of "
                              f"num_attention_heads {config.num_attention_heads}")
+        if not (isinstance(config.pad_token_id, int) and 0 <= config.pad_token_id < config.vocab_size):
+            raise ValueError(f"config pad_token_id={config.pad_token_id!r:.40} is not a token id "
+                             f"(vocab_size {config.vocab_size})")
         return config
+
+    @property
+    def usable_length(self) -> int | None:
+        """The longest input in tokens: one position embedding per token."""
+        return self.max_position_embeddings
 
     @property
     def head_dropout(self) -> float:
@@ -91,13 +106,13 @@ class BertEmbeddings(nnx.Module):
         self.position_embeddings = embed(config.max_position_embeddings, h, std=std, dtype=dtype, rngs=rngs)
         self.token_type_embeddings = embed(config.type_vocab_size, h, std=std, dtype=dtype, rngs=rngs)
         self.LayerNorm = layer_norm(h, config.layer_norm_eps, dtype=dtype, rngs=rngs)
-        self.max_positions = config.max_position_embeddings
+        self.usable_length = config.usable_length
         self.dropout_rate = config.hidden_dropout_prob
 
     def __call__(self, input_ids, token_type_ids, rngs):
         length = input_ids.shape[-1]
-        if length > self.max_positions:
-            raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.max_positions}")
+        if length > self.usable_length:
+            raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.usable_length}")
         positions = jnp.arange(length)[None, :]
         x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
              + self.position_embeddings(positions))
@@ -282,6 +297,11 @@ MODEL_CLASSES = {
     "multiple_choice": BertForMultipleChoice,
 }
 HEAD_CLASSES = {head: cls.__name__ for head, cls in MODEL_CLASSES.items()}
+CONFIG_CLASS = BertConfig
+
+
+def head_class_name(model_type: str, head: str | None) -> str:
+    return HEAD_CLASSES[head]
 
 
 def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> PretrainedModel:

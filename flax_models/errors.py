@@ -8,3 +8,11 @@ from __future__ import annotations
 class CheckpointError(ValueError):
     """A weights file that is malformed or hostile, refused before anything is allocated for what it claims:
     the message names the file and the entry at fault (a tensor, a zip member, a header field)."""
+
+
+class MissingWeightsError(ValueError):
+    """A checkpoint lacks backbone weights; from_pretrained(..., allow_missing_backbone=True) accepts that."""
+
+
+class HubUnreachableError(OSError):
+    """A hub id that is not in the local cache while the hub cannot be reached (or HF_HUB_OFFLINE=1)."""

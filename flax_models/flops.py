@@ -13,11 +13,13 @@
 """
 from __future__ import annotations
 
+from flax_models.bert import BertConfig
+from flax_models.families import family_for
+from flax_models.xlnet import XLNetConfig
+
 
 def _family(config: dict) -> str:
     """bert | roberta | xlnet, from the same model_type registry the loader uses."""
-    from flax_models.loading import family_for
-
     return family_for(config.get("model_type")).FAMILY
 
 
@@ -27,13 +29,9 @@ def _family(config: dict) -> str:
 def _dims(config: dict) -> tuple[int, int, int, int, int]:
     """(layers, hidden, attention width n_head*d_head, heads, intermediate), defaults as the models read them."""
     if _family(config) == "xlnet":
-        from flax_models.xlnet import XLNetConfig
-
         x = XLNetConfig.from_hf(config)
         return x.n_layer, x.d_model, x.n_head * x.d_head, x.n_head, x.d_inner
-    from flax_models.bert import BertConfig  # RoBERTa's config differs only in vocabulary and pad id
-
-    b = BertConfig.from_hf(config)
+    b = BertConfig.from_hf(config)  # RoBERTa's config differs only in vocabulary and pad id
     return b.num_hidden_layers, b.hidden_size, b.hidden_size, b.num_attention_heads, b.intermediate_size
 
 

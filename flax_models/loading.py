@@ -1,19 +1,17 @@
-"""Checkpoints in, checkpoints out: transformers folders (or hub ids) <-> our NNX models.
+"""Checkpoints in: transformers folders (or hub ids) -> our NNX models.
 
-The mapping is one naming rule (docs/design.md), not a table per family: the nnx path of a parameter
-joined with "." is its transformers state-dict key once the leaf is renamed
+The mapping is one naming rule (flax_models/pretrained.py, docs/design.md), not a table per family: the
+nnx path of a parameter joined with "." is its transformers state-dict key once the leaf is renamed
+(kernel, embedding, scale -> weight; Linear kernels transposed). Checkpoints are accepted with or without
+the backbone prefix (`bert.`, `roberta.`, `transformer.`): a BertModel saved alone has none, a
+BertForPreTraining checkpoint has `bert.` plus `cls.*` (reported unused).
 
-    nnx.Linear.kernel  <-> weight   (transposed: ours is (in, out), torch's is (out, in))
-    nnx.Embed.embedding <-> weight
-    nnx.LayerNorm.scale <-> weight,  bias <-> bias,  any other nnx.Param keeps its name and layout.
-
-Checkpoints are accepted with or without the backbone prefix (`bert.`, `roberta.`, `transformer.`): a
-BertModel saved alone has none, a BertForPreTraining checkpoint has `bert.` plus `cls.*` (reported unused).
-
-`from_pretrained` builds the model abstractly (shapes only), fills it with the checkpoint's arrays and
-initialises only what the checkpoint lacks (a fresh head), with the very values `from_config(seed=...)`
-gives those parameters: one jitted build of the whole model from which XLA keeps just those outputs.
-A checkpoint that lacks backbone weights is an error unless `allow_missing_backbone=True`.
+A config is checked before anything is built: each value by its family's config class, then the whole
+model's float32 parameters against the machine's memory, counted on the abstract model (shapes only).
+`from_pretrained` builds the model abstractly, fills it with the checkpoint's arrays and initialises only
+what the checkpoint lacks (a fresh head), with the very values `from_config(seed=...)` gives those
+parameters: one jitted build of the whole model from which XLA keeps just those outputs. A checkpoint that
+lacks backbone weights is an error unless `allow_missing_backbone=True`.
 """
 from __future__ import annotations
 
@@ -22,35 +20,40 @@ import functools
 import importlib
 import json
 import logging
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from flax_models.modeling_utils import HFConfig, KeyStream, check_head
-from flax_models.weights import TORCH_WEIGHTS_NAME, WEIGHTS_NAME, aligned_empty, read_weights
+from flax_models.errors import HubUnreachableError, MissingWeightsError
+from flax_models.families import family_for, head_class_name
+from flax_models.host_buffers import aligned_empty
+from flax_models.modeling_utils import HFConfig, KeyStream, is_int, labels_for_head
+from flax_models.pretrained import (
+    hf_named_params,
+    hf_names,
+    hf_shape,
+    hf_state_dict,
+    is_linear_kernel,
+    save_pretrained,
+)
+from flax_models.weights import CONFIG_NAME, TORCH_WEIGHTS_NAME, WEIGHTS_NAME, read_weights
+
+__all__ = ["CONFIG_NAME", "HubUnreachableError", "LoadingInfo", "MissingWeightsError", "abstract_model",
+           "family_for", "from_config", "from_pretrained", "head_class_name", "hf_state_dict", "read_config",
+           "resolve", "save_pretrained", "transfer_encoder"]
 
 logger = logging.getLogger(__name__)
 
-FAMILY_MODULES = ("flax_models.bert", "flax_models.roberta", "flax_models.xlnet")
-CONFIG_NAME = "config.json"
-_RENAMED_LEAVES = {"kernel": "weight", "embedding": "weight", "scale": "weight"}
+MAX_CONFIG_BYTES = 16 * 2**20  # config.json files are kilobytes; a label map of 100,000 names is ~3 MB
 # What resolve() fetches from the hub besides the weights: the config and the tokenizer files.
 _HUB_SIDE_FILES = [CONFIG_NAME, "*.json", "*.txt", "*.model"]
 _HUB_WEIGHTS = ([WEIGHTS_NAME, "model-*.safetensors", f"{WEIGHTS_NAME}.index.json"], [TORCH_WEIGHTS_NAME])
-
-
-class HubUnreachableError(OSError):
-    """A hub id that is not in the local cache while the hub cannot be reached (or HF_HUB_OFFLINE=1)."""
-
-
-class MissingWeightsError(ValueError):
-    """A checkpoint lacks backbone weights; from_pretrained(..., allow_missing_backbone=True) accepts that."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,40 +64,6 @@ class LoadingInfo:
     loaded: int
     missing: tuple[str, ...]      # our parameters not in the checkpoint: freshly initialised
     unexpected: tuple[str, ...]   # checkpoint weights we have no place for (e.g. `cls.*` pretraining heads)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Family registry
-
-
-def family_modules() -> dict[str, ModuleType]:
-    """model_type -> family module, for every family module that exists."""
-    registry = {}
-    for name in FAMILY_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a broken import inside an existing module is a bug, not "not written yet"
-                raise
-            continue
-        for model_type in module.MODEL_TYPES:
-            registry[model_type] = module
-    return registry
-
-
-def family_for(model_type: str | None) -> ModuleType:
-    registry = family_modules()
-    if model_type not in registry:
-        raise ValueError(f"unknown model_type {model_type!r}; supported: {', '.join(sorted(registry))}")
-    return registry[model_type]
-
-
-def head_class_name(model_type: str, head: str | None) -> str:
-    """The transformers PyTorch class with the same layout as our (model_type, head)."""
-    module = family_for(model_type)
-    if hasattr(module, "head_class_name"):
-        return module.head_class_name(model_type, head)
-    return module.HEAD_CLASSES[head]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -174,12 +143,24 @@ def read_config(hf_config: dict | str | os.PathLike) -> dict:
     """A config dict from a dict, a config.json path or a folder holding one."""
     if isinstance(hf_config, dict):
         return dict(hf_config)
-    path = Path(hf_config)
-    if path.is_dir():
-        path = path / CONFIG_NAME
+    path = config_path(hf_config)
     if not path.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} at {path}")
-    return json.loads(path.read_text())
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes, over the {MAX_CONFIG_BYTES}-byte limit for a "
+                         "config")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: not JSON ({str(err).splitlines()[0]:.100})") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a JSON {type(config).__name__}, not a config object")
+    return config
+
+
+def config_path(folder_or_file: str | os.PathLike) -> Path:
+    path = Path(folder_or_file)
+    return path / CONFIG_NAME if path.is_dir() else path
 
 
 def _normalise_key(key: str) -> str:
@@ -192,34 +173,7 @@ def _normalise_key(key: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Our parameters under transformers names
-
-
-def hf_named_params(model: nnx.Module) -> dict[str, tuple[tuple, nnx.Variable]]:
-    """transformers key -> (nnx path, Param) for every parameter of the model."""
-    return hf_names(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-
-
-def hf_names(flat_state) -> dict[str, tuple[tuple, nnx.Variable]]:
-    """transformers key -> (nnx path, Variable) for the Params of a flat state."""
-    named = {}
-    for path, variable in flat_state:
-        if isinstance(variable, nnx.Param):
-            *parents, leaf = (str(p) for p in path)
-            named[".".join([*parents, _RENAMED_LEAVES.get(leaf, leaf)])] = (path, variable)
-    return named
-
-
-def _is_linear_kernel(path: tuple) -> bool:
-    return str(path[-1]) == "kernel"
-
-
-def _to_hf_layout(path: tuple, value: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(value.T) if _is_linear_kernel(path) else np.ascontiguousarray(value)
-
-
-def _hf_shape(path: tuple, shape: tuple) -> tuple:
-    return tuple(reversed(shape)) if _is_linear_kernel(path) else tuple(shape)
+# Checkpoint arrays to our parameters
 
 
 def _match_key(key: str, ours: dict, prefix: str) -> str | None:
@@ -252,7 +206,7 @@ def match_weights(ours: dict[str, tuple[tuple, nnx.Variable]], weights: dict[str
             unexpected.append(raw_key)
             continue
         path, variable = ours[key]
-        expected = _hf_shape(path, variable.shape)
+        expected = hf_shape(path, variable.shape)
         if tuple(value.shape) != expected:
             raise ValueError(f"weight {raw_key!r} in {source}: expected shape {expected}, found {tuple(value.shape)}")
         assigned[key] = value
@@ -261,7 +215,7 @@ def match_weights(ours: dict[str, tuple[tuple, nnx.Variable]], weights: dict[str
 
 def _our_layout(path: tuple, value: np.ndarray) -> np.ndarray:
     """The checkpoint array as our parameter holds it: Linear kernels transposed into an aligned buffer."""
-    if not _is_linear_kernel(path):
+    if not is_linear_kernel(path):
         return value
     out = aligned_empty(value.shape[::-1])
     np.copyto(out, value.T)
@@ -272,33 +226,60 @@ def _our_layout(path: tuple, value: np.ndarray) -> np.ndarray:
 # Building models
 
 
-def _labels_for_head(config: dict, head: str | None, num_labels: int | None) -> tuple[dict, int | None]:
-    """The config as the head sees it: num_labels defaults to the config's (id2label, else 2, as HF)."""
-    config = dict(config)
-    if head in ("sequence_classification", "token_classification"):
-        if num_labels is None:
-            num_labels = len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
-    elif head == "question_answering":
-        num_labels = 2  # qa_outputs is (H -> 2) and the reference sizes it from config.num_labels
-    num_labels = check_head(head, num_labels)
-    if head in ("sequence_classification", "token_classification", "question_answering"):
-        id2label = config.get("id2label") or {}
-        if len(id2label) != num_labels:
-            id2label = {str(i): f"LABEL_{i}" for i in range(num_labels)}
-        config["id2label"] = {str(k): v for k, v in id2label.items()}
-        config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
-        config["num_labels"] = num_labels
-    if head == "sequence_classification" and num_labels == 1:
-        config["problem_type"] = "regression"
-    elif head == "sequence_classification" and config.get("problem_type") == "regression":
-        config.pop("problem_type")
-    return config, num_labels
-
-
 def _head_config(config: dict, head: str | None, num_labels: int | None) -> tuple[HFConfig, int | None]:
-    config, num_labels = _labels_for_head(config, head, num_labels)
+    config, num_labels = labels_for_head(config, head, num_labels)
     config["architectures"] = [head_class_name(config.get("model_type"), head)]
     return HFConfig(config), num_labels
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _in_units(nbytes: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if nbytes < 1000:
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1000
+    return f"{nbytes:,.1f} TB"
+
+
+def _check_memory(config: HFConfig, flat: list, where: str) -> None:
+    """Refuses a model whose float32 parameters alone exceed this machine's memory, naming the config
+    values that size its largest parameter."""
+    shapes = [(path, tuple(var.shape)) for path, var in flat if isinstance(var, nnx.Param)]
+    count = sum(math.prod(shape) for _, shape in shapes)
+    memory = physical_memory()
+    if memory is None or 4 * count <= memory:
+        return
+    path, shape = max(shapes, key=lambda item: math.prod(item[1]))
+    keys = ", ".join(f"{k}={v}" for k, v in config.items() if is_int(v) and v > 1 and v in shape)
+    raise ValueError(f"{where}the model's {count:,} float32 parameters need {_in_units(4 * count)}, more "
+                     f"than this machine's {_in_units(memory)} of memory; the largest, "
+                     f"{'.'.join(map(str, path))} {shape}, is sized by {keys or 'its config'}")
+
+
+def _checked(hf_config: dict | str | os.PathLike, head: str | None, num_labels: int | None,
+             dtype) -> tuple[HFConfig, int | None, nnx.GraphDef, list]:
+    """(the head's config, num_labels, graphdef, flat abstract state), once every config value is checked by
+    its family and the parameters are known to fit in memory; nothing is allocated before. An error about
+    a config.json names the file."""
+    config = read_config(hf_config)
+    where = "" if isinstance(hf_config, dict) else f"{config_path(hf_config)}: "
+    try:
+        family_for(config.get("model_type")).CONFIG_CLASS.from_hf(config)
+        config, num_labels = _head_config(config, head, num_labels)
+    except ValueError as err:
+        if not where:
+            raise
+        raise ValueError(f"{where}{err}") from err
+    graphdef, flat = _abstract_split(config, head, num_labels, dtype)
+    _check_memory(config, flat, where)
+    return config, num_labels, graphdef, flat
 
 
 def _build(config: HFConfig, head, num_labels, dtype, seed) -> nnx.Module:
@@ -309,7 +290,7 @@ def _build(config: HFConfig, head, num_labels, dtype, seed) -> nnx.Module:
 def from_config(hf_config: dict | str | os.PathLike, head: str | None = None, num_labels: int | None = None,
                 dtype=jnp.float32, seed: int = 0) -> nnx.Module:
     """Random init as transformers does: normal(initializer_range) weights, zero biases, LayerNorm ones."""
-    config, num_labels = _head_config(read_config(hf_config), head, num_labels)
+    config, num_labels, _, _ = _checked(hf_config, head, num_labels, dtype)
     return _build(config, head, num_labels, dtype, seed)
 
 
@@ -328,8 +309,7 @@ def _merge(graphdef: nnx.GraphDef, flat: list, values: dict[tuple, object]) -> n
 def abstract_model(hf_config: dict | str | os.PathLike, head: str | None = None, num_labels: int | None = None,
                    dtype=jnp.float32) -> nnx.Module:
     """The model with jax.ShapeDtypeStruct parameters (built under nnx.eval_shape: nothing allocated)."""
-    config, num_labels = _head_config(read_config(hf_config), head, num_labels)
-    graphdef, flat = _abstract_split(config, head, num_labels, dtype)
+    _, _, graphdef, flat = _checked(hf_config, head, num_labels, dtype)
     return _merge(graphdef, flat, {path: var.get_value() for path, var in flat})
 
 
@@ -351,9 +331,8 @@ def from_pretrained(name_or_dir: str | os.PathLike, head: str | None = None, num
     file and the first of them, unless `allow_missing_backbone=True`.
     """
     folder = resolve(name_or_dir)
-    config, num_labels = _head_config(read_config(folder), head, num_labels)
+    config, num_labels, graphdef, flat = _checked(folder, head, num_labels, dtype)
     prefix = family_for(config["model_type"]).BACKBONE_PREFIX
-    graphdef, flat = _abstract_split(config, head, num_labels, dtype)
     weights, source = read_weights(folder)
     ours = hf_names(flat)
     assigned, unexpected = match_weights(ours, weights, prefix, source)
@@ -364,8 +343,10 @@ def from_pretrained(name_or_dir: str | os.PathLike, head: str | None = None, num
         raise MissingWeightsError(f"{source} lacks {len(required)} backbone weight(s): {shown} "
                                   "(from_pretrained(..., allow_missing_backbone=True) initialises them fresh)")
 
+    loaded = len(assigned)
+    del weights  # each checkpoint array now lives in `assigned` alone, until it is in our layout
     with ThreadPoolExecutor(2) as pool:  # transposing the Linear kernels is a copy: two at a time
-        layouts = {ours[key][0]: pool.submit(_our_layout, ours[key][0], value) for key, value in assigned.items()}
+        layouts = {ours[key][0]: pool.submit(_our_layout, ours[key][0], assigned.pop(key)) for key in list(assigned)}
         arrays = {path: future.result() for path, future in layouts.items()}
     # One batched transfer; on CPU the aligned buffers become the parameters as they are (no second copy).
     values = dict(zip(arrays, jax.device_put(list(arrays.values()), may_alias=True)))
@@ -373,39 +354,13 @@ def from_pretrained(name_or_dir: str | os.PathLike, head: str | None = None, num
         paths = tuple(ours[key][0] for key in missing)
         values.update(zip(paths, _fresh_params(config, head, num_labels, dtype, paths, seed)))
     model = _merge(graphdef, flat, values)
-    model.loading_info = LoadingInfo(source=source, loaded=len(assigned), missing=tuple(missing),
+    model.loading_info = LoadingInfo(source=source, loaded=loaded, missing=tuple(missing),
                                      unexpected=tuple(unexpected))
     if missing:
         logger.warning("%d weights not in %s, freshly initialised: %s", len(missing), source, ", ".join(missing))
     if unexpected:
         logger.warning("%d weights in %s unused: %s", len(unexpected), source, ", ".join(unexpected))
     return model
-
-
-def hf_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
-    """The model's parameters as the transformers class of its head names and lays them out (float32)."""
-    prefix = f"{family_for(model.config.get('model_type')).BACKBONE_PREFIX}."
-    tensors = {}
-    for key, (path, variable) in hf_named_params(model).items():
-        if model.head is None and key.startswith(prefix):  # transformers' base classes have no prefix
-            key = key[len(prefix):]
-        tensors[key] = _to_hf_layout(path, np.asarray(jax.device_get(variable.get_value()), dtype=np.float32))
-    return tensors
-
-
-def save_pretrained(model: nnx.Module, out_dir: str | os.PathLike) -> Path:
-    """config.json + model.safetensors that the transformers class named in `architectures` loads as is."""
-    from safetensors.numpy import save_file
-
-    tensors = hf_state_dict(model)
-    config, _ = _labels_for_head(dict(model.config), model.head, model.num_labels)
-    config["architectures"] = [head_class_name(config["model_type"], model.head)]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    save_file(tensors, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
-    (out / WEIGHTS_NAME).chmod(0o644)   # safetensors writes 0600 whatever the umask; the folder's mode rules
-    return out
 
 
 def transfer_encoder(src: nnx.Module, dst: nnx.Module) -> list[str]:

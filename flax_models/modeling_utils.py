@@ -1,22 +1,27 @@
-"""Pieces every model family shares: the output type, activations, dropout, initialisers, the input check,
-head names and `build_model`.
+"""Pieces every model family shares: the output type, activations, dropout, initialisers, the input and
+config-value checks, head names and `build_model`.
 
 Each family module (`bert.py`, `roberta.py`, `xlnet.py`) is self-contained apart from this file and
-follows one contract so that loading, export and parameter counting are generic:
+flax_models/pretrained.py (the base class), and follows one contract so that loading, export and parameter
+counting are generic (flax_models/families.py is the registry):
 
     MODEL_TYPES: tuple[str, ...]       # HF `model_type` values the module handles
     FAMILY: str                        # "bert" | "roberta" | "xlnet"
     BACKBONE_PREFIX: str               # "bert" | "roberta" | "transformer": the HF base_model_prefix
+    CONFIG_CLASS: type                 # frozen dataclass; `from_hf(hf_config)` checks every value it reads,
+                                       # `.usable_length` is the longest input in tokens (None: unbounded)
     MODEL_CLASSES: dict[str | None, type]  # head -> our class, named as the transformers PyTorch class of
                                            # the same layout (None: the backbone alone)
     HEAD_CLASSES: dict[str | None, str]    # head -> that transformers class name
+    def head_class_name(model_type, head) -> str          # the class name a saved checkpoint declares
     def build(hf_config: dict, head, num_labels, dtype, rngs: nnx.Rngs) -> nnx.Module   # via build_model
 
 The built module's attribute tree mirrors the transformers state dict (see docs/design.md), its
 `__call__(input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None)` returns
 `ModelOutput`, and the backbone lives under the attribute named `BACKBONE_PREFIX` (with head=None the
-module is the bare backbone, as transformers' `BertModel` has no prefix: loading and saving accept both). Top-level modules subclass `PretrainedModel` (so `save_pretrained` is a method) and carry
-`config` (an `HFConfig`), `family`, `head` and `num_labels`; `set_model_info` sets them.
+module is the bare backbone, as transformers' `BertModel` has no prefix: loading and saving accept both).
+Top-level modules subclass `pretrained.PretrainedModel` (so `save_pretrained` is a method) and carry
+`config` (an `HFConfig`), `family`, `head`, `num_labels` and `hf_class`; `set_model_info` sets them.
 Optional: `PADDING_SIDE = "left"` where the family's tokenizer pads on the left (XLNet).
 """
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from typing import Callable
 
 import jax
@@ -31,6 +37,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 HEADS = (None, "sequence_classification", "token_classification", "question_answering", "multiple_choice")
+MAX_LABELS = 100_000  # a label map is written out name by name (id2label); XTREME's largest has 47
 
 
 @jax.tree_util.register_dataclass
@@ -61,18 +68,8 @@ class HFConfig(dict):
     __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = _read_only  # type: ignore[assignment]
 
 
-class PretrainedModel(nnx.Module):
-    """Base of every top-level model: carries the HF config and saves transformers-loadable checkpoints."""
-
-    def save_pretrained(self, out_dir) -> None:
-        """Writes config.json + model.safetensors that the transformers PyTorch class of the head loads."""
-        from flax_models.loading import save_pretrained  # loading imports the families, not the reverse
-
-        save_pretrained(self, out_dir)
-
-
 def build_model(model_classes: dict, config, hf_config: dict, family: str, head: str | None,
-                num_labels: int | None, *, dtype, rngs: nnx.Rngs) -> "PretrainedModel":
+                num_labels: int | None, *, dtype, rngs: nnx.Rngs) -> nnx.Module:
     """The family's class for `head` (the backbone for None) built from its config dataclass, with model info."""
     num_labels = check_head(head, num_labels)
     if head is None:
@@ -88,6 +85,7 @@ def set_model_info(model: nnx.Module, config: dict, family: str, head: str | Non
     model.family = family
     model.head = head
     model.num_labels = num_labels
+    model.hf_class = type(model).__name__  # what a saved checkpoint declares; a family may rename it (XLM-R)
     return model
 
 
@@ -167,14 +165,76 @@ def check_head(head: str | None, num_labels: int | None) -> int | None:
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(str(h) for h in HEADS)}")
     if head in ("sequence_classification", "token_classification"):
-        if num_labels is None or num_labels < 1:
-            raise ValueError(f"head {head!r} needs num_labels >= 1, got {num_labels!r}")
+        if not is_int(num_labels) or num_labels < 1:
+            raise ValueError(f"head {head!r} needs num_labels >= 1, got {num_labels!r:.40}")
+        if num_labels > MAX_LABELS:
+            raise ValueError(f"num_labels={num_labels} is over the {MAX_LABELS:,}-label limit")
         return int(num_labels)
     if head == "question_answering":
         return 2
     if head == "multiple_choice":
         return 1
     return num_labels
+
+
+def labels_for_head(config: dict, head: str | None, num_labels: int | None) -> tuple[dict, int | None]:
+    """The config as the head sees it: num_labels defaults to the config's (id2label, else 2, as HF)."""
+    config = dict(config)
+    if not isinstance(config.get("id2label") or {}, dict):
+        raise ValueError(f"config id2label={config['id2label']!r:.40} is not an object")
+    if head in ("sequence_classification", "token_classification"):
+        if num_labels is None:
+            num_labels = len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
+    elif head == "question_answering":
+        num_labels = 2  # qa_outputs is (H -> 2) and the reference sizes it from config.num_labels
+    num_labels = check_head(head, num_labels)
+    if head in ("sequence_classification", "token_classification", "question_answering"):
+        id2label = config.get("id2label") or {}
+        if len(id2label) != num_labels:
+            id2label = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        config["id2label"] = {str(k): v for k, v in id2label.items()}
+        config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+        config["num_labels"] = num_labels
+    if head == "sequence_classification" and num_labels == 1:
+        config["problem_type"] = "regression"
+    elif head == "sequence_classification" and config.get("problem_type") == "regression":
+        config.pop("problem_type")
+    return config, num_labels
+
+
+MAX_DIM = 2**31 - 1   # token ids and positions are int32
+MAX_LAYERS = 1024     # the deepest published encoders have 48; a thousand is a typo or a hostile file
+
+
+def is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_config_values(config, *, sizes: tuple[str, ...], layers: str, probabilities: tuple[str, ...],
+                        reals: tuple[str, ...]) -> None:
+    """A one-line ValueError naming the first config field whose value no model can have: sizes are
+    integers in 1..MAX_DIM (layers up to MAX_LAYERS), dropout probabilities in [0, 1) or null, the other
+    numbers finite and >= 0. Memory is checked later, on the whole model (flax_models/loading.py)."""
+    for name in (*sizes, layers):
+        value = getattr(config, name)
+        if not is_int(value) or value < 1:
+            raise ValueError(f"config {name}={value!r:.40} must be a positive integer")
+        if value > MAX_DIM:
+            raise ValueError(f"config {name}={value} is over {MAX_DIM:,} (ids and positions are int32)")
+    if getattr(config, layers) > MAX_LAYERS:
+        raise ValueError(f"config {layers}={getattr(config, layers)} is over the {MAX_LAYERS}-layer limit")
+    for name in probabilities:
+        value = getattr(config, name)
+        if value is not None and not (_is_real(value) and 0 <= value < 1):
+            raise ValueError(f"config {name}={value!r:.40} must be a probability in [0, 1)")
+    for name in reals:
+        value = getattr(config, name)
+        if not (_is_real(value) and value >= 0):
+            raise ValueError(f"config {name}={value!r:.40} must be a finite number >= 0")
 
 
 def linear(in_features: int, out_features: int, *, std: float, dtype, rngs: nnx.Rngs,

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from flax_models import loading
+from flax_models.families import family_for, head_class_name, usable_length
+from flax_models.pretrained import hf_state_dict
 
 DEFAULT_TOLERANCE = 1e-4        # float32 against float32 PyTorch
 BF16_TOLERANCE = 1e-1           # bfloat16 compute against float32 PyTorch (measured figures: docs/models.md)
@@ -48,7 +50,7 @@ class ParityResult:
 
 
 def padding_side(model_type: str) -> str:
-    return getattr(loading.family_for(model_type), "PADDING_SIDE", "right")
+    return getattr(family_for(model_type), "PADDING_SIDE", "right")
 
 
 def make_batch(config: dict, head: str | None = None, *, batch_size: int = 3, length: int = 16,
@@ -60,9 +62,8 @@ def make_batch(config: dict, head: str | None = None, *, batch_size: int = 3, le
     """
     pad = config.get("pad_token_id") or 0
     vocab = config["vocab_size"]
-    if config.get("max_position_embeddings"):
-        offset = pad + 1 if loading.family_for(config.get("model_type")).FAMILY == "roberta" else 0
-        length = min(length, config["max_position_embeddings"] - offset)
+    if usable_length(config) is not None:
+        length = min(length, usable_length(config))
     rows = batch_size * num_choices if head == "multiple_choice" else batch_size
     rng = np.random.default_rng(seed)
     lengths = [length] + [int(n) for n in rng.integers(max(2, length // 3), length + 1, rows - 1)]
@@ -95,7 +96,7 @@ def _torch_outputs(folder, hf_class: str, model, batch) -> tuple[np.ndarray, np.
                                                                   "question_answering") else {}
     reference = getattr(transformers, hf_class).from_pretrained(str(folder), **kwargs).eval()
     # Head weights the checkpoint lacks are fresh in both models: give PyTorch ours.
-    ours = loading.hf_state_dict(model)
+    ours = hf_state_dict(model)
     fresh = {k: torch.tensor(ours[k]) for k in getattr(model, "loading_info").missing if k in ours}
     if fresh:
         result = reference.load_state_dict(fresh, strict=False)
@@ -122,7 +123,7 @@ def compare(name_or_dir, head: str | None = None, num_labels: int | None = None,
     side = padding_side(model_type)
     if batch is None:
         batch = make_batch(dict(model.config), head, side=side, seed=seed)
-    hf_class = loading.head_class_name(model_type, head)
+    hf_class = head_class_name(model_type, head)
     ref_hidden, ref_logits = _torch_outputs(folder, hf_class, model, batch)
     precision = "highest" if jnp.dtype(dtype) == jnp.float32 else "default"
     with jax.default_matmul_precision(precision):

@@ -9,6 +9,9 @@ every weight name and equation, only the vocabulary differs). The transformer la
                  p_t = padding_idx + cumsum(x != pad)_t for real tokens, p_t = padding_idx for pads
     sequence classification   logits = out_proj(tanh(dense(h_L[:, 0])))   (on <s>, no pooler)
 
+The other heads are BERT's with RoBERTa's backbone: copies, each marked `# Copied from flax_models.bert...`
+and kept equal to its original by tests/flax_models/test_copies.py.
+
 Heads, with the transformers class names and layouts (`HEAD_CLASSES`; XLMRoberta* have the same layouts):
     RobertaModel                       backbone alone (with pooler, no prefix in the state dict)
     RobertaForSequenceClassification   roberta (add_pooling_layer=False) + classifier.{dense,out_proj}
@@ -26,7 +29,6 @@ from flax import nnx
 from flax_models.bert import BertConfig, BertEncoder, BertPooler
 from flax_models.modeling_utils import (
     ModelOutput,
-    PretrainedModel,
     build_model,
     dropout,
     embed,
@@ -37,6 +39,7 @@ from flax_models.modeling_utils import (
     prepare_inputs,
     zero_padding_rows,
 )
+from flax_models.pretrained import PretrainedModel
 
 MODEL_TYPES = ("roberta", "xlm-roberta")
 FAMILY = "roberta"
@@ -52,6 +55,20 @@ class RobertaConfig(BertConfig):
     vocab_size: int = 50265
     pad_token_id: int = 1
 
+    @classmethod
+    def from_hf(cls, hf_config: dict) -> "RobertaConfig":
+        config = super().from_hf(hf_config)
+        if config.usable_length < 1:
+            raise ValueError(f"config max_position_embeddings={config.max_position_embeddings} leaves no position "
+                             f"after pad_token_id={config.pad_token_id}")
+        return config
+
+    @property
+    def usable_length(self) -> int | None:
+        """The longest input in tokens: positions start after the padding index, so the first
+        pad_token_id + 1 rows of the position table are never a token's."""
+        return self.max_position_embeddings - self.pad_token_id - 1
+
 
 class RobertaEmbeddings(nnx.Module):
     def __init__(self, config: RobertaConfig, *, dtype, rngs: nnx.Rngs):
@@ -62,13 +79,13 @@ class RobertaEmbeddings(nnx.Module):
         self.LayerNorm = layer_norm(h, config.layer_norm_eps, dtype=dtype, rngs=rngs)
         self.padding_idx = config.pad_token_id
         self.max_positions = config.max_position_embeddings
+        self.usable_length = config.usable_length
         self.dropout_rate = config.hidden_dropout_prob
 
     def __call__(self, input_ids, token_type_ids, rngs):
         length = input_ids.shape[-1]
-        usable = self.max_positions - self.padding_idx - 1
-        if length > usable:
-            raise ValueError(f"sequence length {length} exceeds {usable} positions "
+        if length > self.usable_length:
+            raise ValueError(f"sequence length {length} exceeds {self.usable_length} positions "
                              f"(max_position_embeddings {self.max_positions} minus padding offset "
                              f"{self.padding_idx + 1})")
         # RoBERTa positions start at padding_idx + 1 and pads keep padding_idx (as the reference does);
@@ -87,11 +104,13 @@ class RobertaModel(PretrainedModel):
         self.encoder = BertEncoder(config, dtype=dtype, rngs=rngs)
         self.pooler = BertPooler(config, dtype=dtype, rngs=rngs) if add_pooling_layer else None
 
+    # Copied from flax_models.bert.BertModel.encode
     def encode(self, input_ids, attention_mask, token_type_ids, rngs):
         """(B, T) ids -> (last hidden state (B, T, H), pooled (B, H) or None)."""
         hidden = self.encoder(self.embeddings(input_ids, token_type_ids, rngs), attention_mask, rngs)
         return hidden, None if self.pooler is None else self.pooler(hidden)
 
+    # Copied from flax_models.bert.BertModel.__call__
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
         input_ids, attention_mask, token_type_ids = prepare_inputs(input_ids, attention_mask, token_type_ids, 2)
         hidden, pooled = self.encode(input_ids, attention_mask, token_type_ids, make_rngs(dropout_rng))
@@ -123,6 +142,7 @@ class RobertaForSequenceClassification(PretrainedModel):
         return ModelOutput(last_hidden_state=hidden, logits=self.classifier(hidden, rngs).astype(jnp.float32))
 
 
+# Copied from flax_models.bert.BertForTokenClassification with Bert->Roberta,bert->roberta
 class RobertaForTokenClassification(PretrainedModel):
     def __init__(self, config: RobertaConfig, num_labels: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.roberta = RobertaModel(config, add_pooling_layer=False, dtype=dtype, rngs=rngs)
@@ -138,6 +158,7 @@ class RobertaForTokenClassification(PretrainedModel):
         return ModelOutput(last_hidden_state=hidden, logits=logits.astype(jnp.float32))
 
 
+# Copied from flax_models.bert.BertForQuestionAnswering with Bert->Roberta,bert->roberta
 class RobertaForQuestionAnswering(PretrainedModel):
     def __init__(self, config: RobertaConfig, num_labels: int = 2, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.roberta = RobertaModel(config, add_pooling_layer=False, dtype=dtype, rngs=rngs)
@@ -146,15 +167,17 @@ class RobertaForQuestionAnswering(PretrainedModel):
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
         input_ids, attention_mask, token_type_ids = prepare_inputs(input_ids, attention_mask, token_type_ids, 2)
         hidden, _ = self.roberta.encode(input_ids, attention_mask, token_type_ids, make_rngs(dropout_rng))
-        logits = self.qa_outputs(hidden).astype(jnp.float32)
+        logits = self.qa_outputs(hidden).astype(jnp.float32)  # no dropout before qa_outputs (as the reference)
         return ModelOutput(last_hidden_state=hidden, start_logits=logits[..., 0], end_logits=logits[..., 1])
 
 
+# The reference's dropout here is hidden_dropout_prob: it ignores classifier_dropout.
+# Copied from flax_models.bert.BertForMultipleChoice with Bert->Roberta,bert->roberta,head_dropout->hidden_dropout_prob
 class RobertaForMultipleChoice(PretrainedModel):
     def __init__(self, config: RobertaConfig, num_labels: int = 1, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.roberta = RobertaModel(config, dtype=dtype, rngs=rngs)
         self.classifier = linear(config.hidden_size, 1, std=config.initializer_range, dtype=dtype, rngs=rngs)
-        self.dropout_rate = config.hidden_dropout_prob  # the reference ignores classifier_dropout here
+        self.dropout_rate = config.hidden_dropout_prob
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None):
         input_ids, attention_mask, token_type_ids = prepare_inputs(input_ids, attention_mask, token_type_ids, 3)
@@ -174,6 +197,7 @@ MODEL_CLASSES = {
     "multiple_choice": RobertaForMultipleChoice,
 }
 HEAD_CLASSES = {head: cls.__name__ for head, cls in MODEL_CLASSES.items()}
+CONFIG_CLASS = RobertaConfig
 
 
 def head_class_name(model_type: str, head: str | None) -> str:
@@ -184,6 +208,7 @@ def head_class_name(model_type: str, head: str | None) -> str:
 def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> PretrainedModel:
     config = RobertaConfig.from_hf(hf_config)
     model = build_model(MODEL_CLASSES, config, hf_config, FAMILY, head, num_labels, dtype=dtype, rngs=rngs)
+    model.hf_class = head_class_name(hf_config.get("model_type", "roberta"), head)
     embeddings = (model if head is None else model.roberta).embeddings
     zero_padding_rows(config.pad_token_id, embeddings.word_embeddings, embeddings.position_embeddings)
     return model

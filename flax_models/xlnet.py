@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flax_models import modeling_utils as mu
+from flax_models.pretrained import PretrainedModel
 
 MODEL_TYPES = ("xlnet",)
 FAMILY = "xlnet"
@@ -89,6 +90,11 @@ class XLNetConfig:
             elif field.name in hf_config and field.name in _NULL_MEANS:
                 values[field.name] = _NULL_MEANS[field.name]
         config = cls(**values)
+        mu.check_config_values(config, sizes=("vocab_size", "d_model", "n_head", "d_inner"), layers="n_layer",
+                               probabilities=("dropout", "summary_first_dropout", "summary_last_dropout"),
+                               reals=("initializer_range", "layer_norm_eps"))
+        if not mu.is_int(config.clamp_len):
+            raise ValueError(f"config clamp_len={config.clamp_len!r:.40} must be an integer")
         if config.d_model % config.n_head:
             raise ValueError(f"XLNet d_model {config.d_model} is not a multiple of n_head {config.n_head}")
         if config.d_head is None:
@@ -102,6 +108,11 @@ class XLNetConfig:
                              f"supported: {', '.join(_SUMMARY_TYPES)}")
         mu.activation(config.ff_activation)
         return config
+
+    @property
+    def usable_length(self) -> None:
+        """No longest input: positions are relative distances, computed, not looked up in a table."""
+        return None
 
 
 def _param(shape, std: float, rngs: nnx.Rngs) -> nnx.Param:
@@ -211,7 +222,7 @@ def _inputs(input_ids, attention_mask, token_type_ids, ndim: int, unsupported: d
     return mu.prepare_inputs(input_ids, attention_mask, token_type_ids, ndim, fill_defaults=False)
 
 
-class XLNetModel(mu.PretrainedModel):
+class XLNetModel(PretrainedModel):
     """The backbone: word embedding, relative positions, segment differences, masks, n_layer layers."""
 
     def __init__(self, config: XLNetConfig, *, dtype=jnp.float32, rngs: nnx.Rngs):
@@ -315,7 +326,7 @@ class XLNetSequenceSummary(nnx.Module):
         return mu.dropout(self.act(x), self.last_dropout, rngs)
 
 
-class XLNetForSequenceClassification(mu.PretrainedModel):
+class XLNetForSequenceClassification(PretrainedModel):
     def __init__(self, config: XLNetConfig, num_labels: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.transformer = XLNetModel(config, dtype=dtype, rngs=rngs)
         self.sequence_summary = XLNetSequenceSummary(config, num_labels, dtype=dtype, rngs=rngs)
@@ -331,7 +342,7 @@ class XLNetForSequenceClassification(mu.PretrainedModel):
         return mu.ModelOutput(last_hidden_state=h, logits=logits.astype(jnp.float32))
 
 
-class XLNetForTokenClassification(mu.PretrainedModel):
+class XLNetForTokenClassification(PretrainedModel):
     def __init__(self, config: XLNetConfig, num_labels: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.transformer = XLNetModel(config, dtype=dtype, rngs=rngs)
         self.classifier = mu.linear(config.d_model, num_labels, std=config.initializer_range, dtype=dtype,
@@ -344,7 +355,7 @@ class XLNetForTokenClassification(mu.PretrainedModel):
         return mu.ModelOutput(last_hidden_state=h, logits=self.classifier(h).astype(jnp.float32))
 
 
-class XLNetForQuestionAnsweringSimple(mu.PretrainedModel):
+class XLNetForQuestionAnsweringSimple(PretrainedModel):
     def __init__(self, config: XLNetConfig, num_labels: int = 2, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.transformer = XLNetModel(config, dtype=dtype, rngs=rngs)
         self.qa_outputs = mu.linear(config.d_model, 2, std=config.initializer_range, dtype=dtype, rngs=rngs)
@@ -357,7 +368,7 @@ class XLNetForQuestionAnsweringSimple(mu.PretrainedModel):
         return mu.ModelOutput(last_hidden_state=h, start_logits=logits[..., 0], end_logits=logits[..., 1])
 
 
-class XLNetForMultipleChoice(mu.PretrainedModel):
+class XLNetForMultipleChoice(PretrainedModel):
     def __init__(self, config: XLNetConfig, num_labels: int = 1, *, dtype=jnp.float32, rngs: nnx.Rngs):
         self.transformer = XLNetModel(config, dtype=dtype, rngs=rngs)
         self.sequence_summary = XLNetSequenceSummary(config, num_labels, dtype=dtype, rngs=rngs)
@@ -381,8 +392,13 @@ MODEL_CLASSES = {
     "multiple_choice": XLNetForMultipleChoice,
 }
 HEAD_CLASSES = {head: cls.__name__ for head, cls in MODEL_CLASSES.items()}
+CONFIG_CLASS = XLNetConfig
 
 
-def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> mu.PretrainedModel:
+def head_class_name(model_type: str, head: str | None) -> str:
+    return HEAD_CLASSES[head]
+
+
+def build(hf_config: dict, head: str | None, num_labels: int | None, dtype, rngs: nnx.Rngs) -> PretrainedModel:
     config = XLNetConfig.from_hf(hf_config)
     return mu.build_model(MODEL_CLASSES, config, hf_config, FAMILY, head, num_labels, dtype=dtype, rngs=rngs)

@@ -187,9 +187,13 @@ def test_transfer_encoder_keeps_the_fresh_head(tmp_path):
     assert len(fm.transfer_encoder(src, bare)) == len(copied) + 2
 
 
-def test_registry_tolerates_a_family_module_not_written_yet(monkeypatch):
-    monkeypatch.setattr(loading, "FAMILY_MODULES", (*loading.FAMILY_MODULES, "flax_models.not_written_yet"))
-    assert {"bert", "roberta", "xlm-roberta"} <= set(loading.family_modules())
+def test_registry_maps_every_model_type_to_its_family():
+    from flax_models import bert, families, roberta, xlnet
+
+    assert families.family_modules() == {"bert": bert, "roberta": roberta, "xlm-roberta": roberta,
+                                         "xlnet": xlnet}
+    with pytest.raises(ValueError, match=r"unknown model_type \['bert'\]; supported: bert, roberta, "):
+        families.family_for(["bert"])
 
 
 def test_save_pretrained_writes_a_loadable_config(tmp_path):

@@ -29,8 +29,9 @@ def test_class_per_head_named_as_transformers(model_type, head):
     module = loading.family_for(model_type)
     assert type(model) is module.MODEL_CLASSES[head]
     assert type(model).__name__ == module.HEAD_CLASSES[head]
-    assert isinstance(model, fm.modeling_utils.PretrainedModel)
+    assert isinstance(model, fm.pretrained.PretrainedModel)
     assert hasattr(transformers, type(model).__name__)  # the reference class of the same layout exists
+    assert model.hf_class == loading.head_class_name(model_type, head)  # what save_pretrained declares
     prefix = module.BACKBONE_PREFIX
     assert hasattr(model, prefix) == (head is not None)  # heads hold the backbone under the HF prefix
 
