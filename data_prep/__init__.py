@@ -6,9 +6,10 @@ from . import errors
 from .batching import Batcher, collect_outputs, default_buckets
 from .errors import MissingDataError, NoGoldError, SourceUnavailableError
 from .evaluation import evaluate, postprocess, references
-from .examples import SOURCES, Candidates, Example, Split, load_examples, source_languages
+from .examples import Candidates, Example, Split
 from .features import IGNORE, Features, featurize
 from .gold import gold_problem
+from .sources import SOURCES, load_examples, source_languages
 from .tasks import KINDS, TASKS, HParams, TaskSpec, get_task, register_task
 from .tokenization import FAMILIES, load_tokenizer, synthetic_tokenizer, tokenizer_family
 

@@ -2,14 +2,20 @@
 
     python -m repro grid configs/smoke.yaml      (docs/pipeline.md)
 
-    config       the run config (a frozen dataclass tree; typed: the YAML/JSON -> dataclass checking)
-    inputs       what a cell reads: tasks, tokenizer, model, data splits, features
-    steps        pure jitted train/eval steps        train       one phase's loop (resume, checkpoints, log)
-    checkpoint   orbax latest/best                   distributed mesh, shardings, multi-host
-    evaluation   predictions, scores, latency        cell        one cell end to end (orchestration only)
-    grid         every cell of a config              rundir      folder layout, claims, atomic writes
-    results      the results.json schema (typed)     environment device, versions, commit
-    report       tables + markdown of a run          plots       the report's figures
-    claims       the seed study's claims, checked    tables      the one table renderer
-    stats        mean_std                            errors      the user-facing error types
+Three rooms, each importing only downwards (tests/test_structure.py checks it):
+
+    study/      the experiment: cell (one cell end to end), grid, plan (its cost), preflight (its data
+                and models, checked before any step), shards, inputs (what a cell reads), known_sizes
+    training/   one phase: loop (resume, checkpoints, log), steps (pure jitted train/eval steps),
+                checkpoint (orbax latest/best), inference (predictions, scores, latency), distributed
+    report/     from results files only, no jax: rows, markdown, build (files written in one rename),
+                claims, stats, plots, published
+
+and the floor they share:
+
+    config       the run config (frozen dataclasses)   typed        YAML/JSON -> dataclass checking
+    results      the results.json schema and assembly  rundir       folder layout, claims, atomic writes
+    errors       the user-facing errors; `writing`     environment  device, versions, commit
+    tables       the one table renderer                console, progress, signals   the terminal and stops
+    __main__     the CLI: plan, preflight, run, grid, report, table
 """

@@ -4,7 +4,7 @@
     python -m repro preflight CONFIG [a.b=value ...]  every model and data split the grid reads, checked (no training)
     python -m repro run CONFIG [a.b=value ...]        one cell (cell.* or the first value of each grid list)
     python -m repro grid CONFIG [a.b=value ...]       models × intermediate tasks × target tasks × seeds
-                      [--shard I/N]                   only shard I of N (also from SLURM / Kubernetes: repro.shards)
+                      [--shard I/N]                   only shard I of N (also from SLURM / Kubernetes: repro.study.shards)
     python -m repro report RESULTS_DIR [...]          tables and plots from the results files (repro.report)
     python -m repro table RESULTS_DIR                 one line per finished cell, as plain text
 
@@ -48,15 +48,21 @@ def _parser() -> argparse.ArgumentParser:
                            "comes from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX where set (docs/scaling.md)")
             s.add_argument("--shard-count", metavar="N", type=int,
                            help="the number of shards of a Kubernetes Indexed Job (else XT_SHARD_COUNT)")
-    r = sub.add_parser("report", help="build the report from results files (repro.report)", add_help=False)
-    r.add_argument("args", nargs=argparse.REMAINDER)
+    r = sub.add_parser("report", help="build the report from results files (repro.report)",
+                       description="Markdown report, CSV and LaTeX tables, figures and the claims check of a run's "
+                       "results files (RESULTS_DIR/cells/*/results.json).")
+    r.add_argument("results_dir", metavar="RESULTS_DIR", help="the run's output folder (holds cells/)")
+    r.add_argument("--out", metavar="DIR", help="where to write the report (default: RESULTS_DIR/report); "
+                   "replaced as a whole only when the report is complete")
+    r.add_argument("--benchmarks", metavar="BENCH.json",
+                   help="a pytest-benchmark JSON (--benchmark-json) to add to the efficiency section")
     t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
     t.add_argument("results_dir", metavar="RESULTS_DIR")
     return p
 
 
 def _plan_parser(sub) -> None:
-    from repro.plan import BASES
+    from repro.study.plan import BASES
     s = sub.add_parser("plan", help="what the grid costs: examples, steps, tokens, FLOPs and device-hours per run",
                        description="Examples, steps, tokens and training FLOPs of every training run of the grid "
                        "(intermediate runs once), and device-hours at a device's peak x MFU.")
@@ -68,18 +74,19 @@ def _plan_parser(sub) -> None:
     s.add_argument("--peak-flops", type=float, help="the device's peak FLOP/s, instead of the table's")
     s.add_argument("--from", dest="basis", choices=BASES, default="auto",
                    help="data: featurize the training data as the run will; sizes: the known split sizes "
-                   "(repro.known_sizes); auto (default): data unless data.source=hub")
+                   "(repro.study.known_sizes); auto (default): data unless data.source=hub")
     s.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
     s.add_argument("--shards", type=int, metavar="N", help="also show how `grid --shard I/N` would split it")
 
 
 def _plan(args) -> int:
-    from repro import config as cfg_lib
-    from repro import inputs, plan, shards, tables
+    from repro import config
+    from repro.study import inputs, plan, shards
+    from repro import tables
     from repro.errors import UserError, one_line
 
     try:
-        cfg = cfg_lib.load(args.config, args.overrides)
+        cfg = config.load(args.config, args.overrides)
         inputs.check_tasks(cfg)
         dev = (plan.device(args.device or "custom", cfg.precision, args.mfu, args.peak_flops)
                if args.device or args.peak_flops else None)
@@ -144,7 +151,9 @@ def _preflight(cfg, command: str, cells, shard=None) -> int | None:
 
     Every process of a multi-host run checks (each reads the data itself); process 0 writes and prints, and
     all stop when any finds a problem."""
-    from repro import console, distributed, preflight
+    from repro import console
+    from repro.training import distributed
+    from repro.study import preflight
 
     findings = preflight.run(cells)
     out = Path(cfg.output_dir)
@@ -176,11 +185,20 @@ def _error(msg: str) -> int:
     return EXIT_USER_ERROR
 
 
+def _report(args) -> int:
+    from repro.report import build_report   # no jax: the report reads results files only
+    from repro.results import ResultsError
+    try:
+        out = build_report(args.results_dir, args.out, args.benchmarks)
+    except ResultsError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"report: wrote {out / 'report.md'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "report":
-        from repro import report   # the report colleague's module; imported only when asked for
-        return int(report.main(argv[1:]) or 0)
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     # Overrides after an option (`grid CONFIG a=1 --shard 0/4 b=2`): argparse leaves those after it over.
@@ -190,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "plan":
         return _plan(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "table":
         from repro.report import results_table
         from repro.results import ResultsError
@@ -210,18 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _train(args) -> int:
     """`run` and `grid`: the config, the checks, then the cell or the grid."""
-    from repro import config as cfg_lib
+    from repro import config
     from repro import console, signals
     from repro.errors import UserError, one_line
 
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
     try:
-        cfg = cfg_lib.load(args.config, args.overrides)
-    except cfg_lib.ConfigError as e:
+        cfg = config.load(args.config, args.overrides)
+    except config.ConfigError as e:
         return _error(str(e))
 
-    from repro import distributed, inputs, rundir, shards
+    from repro.training import distributed
+    from repro.study import inputs, shards
+    from repro import rundir
     try:
         shard = shards.resolve(args.shard, args.shard_count) if args.command == "grid" else None
         distributed.maybe_initialize()
@@ -261,13 +283,13 @@ def _train(args) -> int:
                 if code is not None:
                     return code
             if args.command == "run":
-                from repro.cell import run_cell
+                from repro.study.cell import run_cell
                 results = run_cell(cfg)
                 if main:
                     print(f"{results.cell_id}: {results.metric} " +
                           " ".join(f"{k}={v:.2f}" for k, v in results.per_language.items()))
                 return 0
-            from repro.grid import run_grid
+            from repro.study.grid import run_grid
             ran, skipped, failed = run_grid(cfg, cells if shard is not None else None)
         except signals.Stopped as e:
             log.warning("%s (%s)", signals.stop_message(), e)

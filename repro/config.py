@@ -49,7 +49,7 @@ class OptimizerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class PhaseConfig:
+class TrainingConfig:
     """How one training phase (intermediate or target) runs; None = the task registry's value."""
 
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -75,7 +75,7 @@ class DataConfig:
     buckets: tuple[int, ...] | None = None   # length buckets; None = data_prep's default for the task
     max_length: int | None = None           # None = the task's max_length
     # Target -> the task whose English train/dev data trains it, for targets without a train split; merged
-    # over repro.inputs.TRAIN_TASK (xtreme's: xquad and mlqa train on squad). E.g. {mlqa: tydiqa}.
+    # over repro.study.inputs.TRAIN_TASK (xtreme's: xquad and mlqa train on squad). E.g. {mlqa: tydiqa}.
     train_tasks: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -132,8 +132,8 @@ class Config:
     grid: GridConfig = GridConfig()
     cell: CellConfig = CellConfig()
     data: DataConfig = DataConfig()
-    intermediate: PhaseConfig = PhaseConfig()
-    target: PhaseConfig = PhaseConfig()
+    intermediate: TrainingConfig = TrainingConfig()
+    target: TrainingConfig = TrainingConfig()
     eval: EvalConfig = EvalConfig()
     precision: Literal["fp32", "bf16"] = "fp32"
     mesh: MeshConfig = MeshConfig()
@@ -218,7 +218,7 @@ def _merged_sections(cfg: Config, overrides: dict) -> dict:
 
 
 def _check_per_target(cfg: Config) -> None:
-    """Shapes and values of every entry (task names: repro.inputs.check_tasks; an entry for a target outside
+    """Shapes and values of every entry (task names: repro.study.inputs.check_tasks; an entry for a target outside
     the grid is kept, so that a preset can carry the settings of an optional target)."""
     for task, overrides in cfg.per_target.items():
         key = f"per_target.{task}"   # a mapping already (typed.build checks the dict[str, dict] shape)
@@ -261,7 +261,7 @@ def _check(obj, prefix: str) -> None:
             bad("clip_norm", "must be >= 0 (0 = no clipping)")
         if obj.accumulation < 1:
             bad("accumulation", "must be >= 1")
-    elif isinstance(obj, PhaseConfig):
+    elif isinstance(obj, TrainingConfig):
         for f in ("epochs", "max_steps", "batch_size", "max_train_examples", "max_dev_examples",
                   "eval_every", "checkpoint_every", "log_every", "dev_from_train"):
             v = getattr(obj, f)

@@ -5,6 +5,10 @@ goes to `<output_dir>/repro.log` while the console keeps one line.
 """
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Callable, Iterator
+
 
 class UserError(Exception):
     """Base of the errors whose message is the whole story for the user (exit 2)."""
@@ -32,6 +36,18 @@ class CheckpointMismatchError(UserError, RuntimeError):
 
 class NonFiniteLossError(UserError, RuntimeError):
     """Training produced a NaN/inf loss or gradient."""
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, verb: str = "write", cleanup: Callable[[], None] | None = None) -> Iterator[None]:
+    """Writing under the output folder: an OSError inside (disk full, read-only, permissions) becomes one
+    OutputDirError "cannot <verb> <path>: <reason>"; `cleanup` runs first (e.g. removing a temporary file)."""
+    try:
+        yield
+    except OSError as e:
+        if cleanup is not None:
+            cleanup()
+        raise OutputDirError(f"cannot {verb} {path}: {e.strerror or e}") from e
 
 
 def one_line(e: BaseException) -> str:

@@ -7,9 +7,12 @@ parse or does not fit the schema is a `ResultsError` naming the file and the key
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from repro import typed
 from repro.errors import UserError
@@ -49,7 +52,7 @@ class ParamCounts:
 
 
 @dataclasses.dataclass(frozen=True)
-class PhaseStats:
+class TrainingRecord:
     """The cost of one training phase; `flops` = 3 x analytic forward per real example at its bucket length."""
 
     task: str
@@ -67,8 +70,8 @@ class PhaseStats:
 
 @dataclasses.dataclass(frozen=True)
 class Training:
-    target: PhaseStats
-    intermediate: PhaseStats | None = None   # the shared intermediate run's cost, repeated in each cell using it
+    target: TrainingRecord
+    intermediate: TrainingRecord | None = None   # the shared intermediate run's cost, repeated in each cell using it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +127,15 @@ class CellResults:
     checkpoint: str | None = None    # the orbax folder of the checkpoint evaluated
     finished_at: str | None = None
 
-    # ---- reading and writing ----------------------------------------------------------------------
+    # ---- assembling, reading and writing ---------------------------------------------------------
+    @classmethod
+    def assemble(cls, fields: dict[str, Any]) -> "CellResults":
+        """A finished cell's results from what the run measured: the schema version, the time and the
+        averages (`score_summary` of per_language) are added here, and the whole is validated."""
+        data = {"schema_version": SCHEMA_VERSION, **fields, **score_summary(fields["per_language"]),
+                "finished_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return cls.from_dict(data, f"results of {fields.get('cell_id')}")
+
     @classmethod
     def from_dict(cls, data: Any, where: str | Path) -> "CellResults":
         def error(message: str) -> ResultsError:
@@ -156,6 +167,15 @@ class CellResults:
 
 
 NONE = "none"
+
+
+def score_summary(per_language: dict[str, float]) -> dict:
+    """average, average_non_english and transfer_gap (en minus the mean of the others) of the scores."""
+    def mean(xs):
+        return float(np.mean(xs)) if xs else None
+    non_en = mean([v for k, v in per_language.items() if k != "en"])
+    gap = per_language["en"] - non_en if "en" in per_language and non_en is not None else None
+    return {"average": mean(list(per_language.values())), "average_non_english": non_en, "transfer_gap": gap}
 
 
 def read_json(path: str | Path) -> Any:

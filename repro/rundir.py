@@ -23,7 +23,7 @@ import socket
 import sys
 from pathlib import Path
 
-from repro.errors import OutputDirError, UserError
+from repro.errors import OutputDirError, UserError, writing
 
 log = logging.getLogger("repro")
 LOCKS = ".locks"
@@ -44,12 +44,9 @@ def atomic_write(path: Path, text: str) -> None:
     """Writes `text` to `path` so that readers see the old file or the new one, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with writing(path, cleanup=lambda: tmp.unlink(missing_ok=True)):
         tmp.write_text(text)
         os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputDirError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 def check_writable(path: Path) -> None:
@@ -132,14 +129,10 @@ def locked(folder: Path, what: str, *, enabled: bool = True):
         yield
         return
     path = lock_path(folder)
-    try:
+    with writing(path.parent, "create"):
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputDirError(f"cannot create {path.parent}: {e.strerror or e}") from e
-    try:
+    with writing(path, "create"):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise OutputDirError(f"cannot create {path}: {e.strerror or e}") from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -202,7 +202,7 @@ def jax_forward(model):
     return forward, params
 
 
-# The task kind whose loss repro.steps trains each head with.
+# The task kind whose loss repro.training.steps trains each head with.
 KIND_OF_HEAD = {"sequence_classification": "classification", "token_classification": "tagging",
                 "question_answering": "qa", "multiple_choice": "multiple_choice"}
 
@@ -210,14 +210,14 @@ KIND_OF_HEAD = {"sequence_classification": "classification", "token_classificati
 def jax_train_step(model, head: str, learning_rate: float = 2e-5, clip_norm: float = 1.0):
     """(train_step(state, batch) -> (state, metrics), state): the pipeline's own step, not a twin of it.
 
-    repro.steps builds it (AdamW with decay mask, global-norm clipping, schedule, dropout on), so the
+    repro.training.steps builds it (AdamW with decay mask, global-norm clipping, schedule, dropout on), so the
     benchmark times what training runs. The batch needs `example_mask` (B,) besides inputs and labels;
     donate the state (argument 0) when jitting.
     """
     import jax
     import jax.numpy as jnp
 
-    from repro import steps
+    from repro.training import steps
 
     graphdef, params, rest = steps.split_model(model)
     spec = steps.OptimizerSpec(learning_rate=learning_rate, weight_decay=0.01, warmup_fraction=0.0,

@@ -1,6 +1,6 @@
 """Training throughput: one jitted AdamW step (forward, backward, update; dropout on) against PyTorch eager.
 
-JAX: the pipeline's own pure train_step (repro.steps, via tests.benchmarks.harness.jax_train_step) under
+JAX: the pipeline's own pure train_step (repro.training.steps, via tests.benchmarks.harness.jax_train_step) under
 jax.jit with the state donated, compiled ahead of time (compile time in extra_info). Parameters are float32
 master weights and `dtype` is the compute dtype (mixed precision). PyTorch: the same weights, loss from the
 transformers head, the same global-norm clipping, AdamW, and torch.autocast(bfloat16) for the bf16 cases.

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from repro import shards
+from repro.study import shards
 from tests.support.paths import ROOT
 
 LAUNCH = ROOT / "docker" / "launch"

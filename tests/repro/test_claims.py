@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from repro import claims
-from repro.claims import NOT_SUPPORTED, NOT_TESTED, SUPPORTED
+from repro.report import claims
+from repro.report.claims import NOT_SUPPORTED, NOT_TESTED, SUPPORTED
 from repro.results import CellResults
 from tests.support.paths import ROOT
 from tests.support.results_files import edited, make_results, smoke_grid

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from repro import config as C
-from repro import inputs
-from repro.cell import cell_config
+from repro import config
+from repro.study import inputs
+from repro.study.cell import cell_config
 from tests.support.cli import ROOT, SMOKE, cli
 
 
 def test_presets_load_and_grid_is_the_cross_product():
-    smoke = C.load(SMOKE)
+    smoke = config.load(SMOKE)
     inputs.check_tasks(smoke)
     cells = smoke.cells()
     g = smoke.grid
@@ -23,7 +23,7 @@ def test_presets_load_and_grid_is_the_cross_product():
         hf = m.hf_config
         assert hf.get("hidden_size", hf.get("d_model")) == 32
         assert hf.get("num_hidden_layers", hf.get("n_layer")) == 2
-    paper = C.load(ROOT / "configs" / "paper.yaml")
+    paper = config.load(ROOT / "configs" / "paper.yaml")
     inputs.check_tasks(paper)
     assert {m.name_or_path for m in paper.models.values()} >= {
         "bert-base-multilingual-cased", "xlm-roberta-base", "xlnet-base-cased", "bert-base-cased", "roberta-base"}
@@ -31,17 +31,17 @@ def test_presets_load_and_grid_is_the_cross_product():
 
 
 def test_overrides_are_yaml_scalars_and_dump_round_trips():
-    cfg = C.load(SMOKE, ["target.optimizer.learning_rate=3e-3", "grid.seeds=[1, 2]", "precision=bf16",
+    cfg = config.load(SMOKE, ["target.optimizer.learning_rate=3e-3", "grid.seeds=[1, 2]", "precision=bf16",
                          "cell.intermediate_task=none", "data.data_dir=null",
                          "models.bert-tiny.hf_config.hidden_size=64"])
     assert cfg.target.optimizer.learning_rate == 3e-3
     assert cfg.grid.seeds == (1, 2) and cfg.precision == "bf16"
     assert cfg.models["bert-tiny"].hf_config["hidden_size"] == 64
-    again = C.from_dict(__import__("yaml").safe_load(C.dump(cfg)))
+    again = config.from_dict(__import__("yaml").safe_load(config.dump(cfg)))
     assert again == cfg
     cell = cell_config(cfg)
     assert list(cell.models) == ["bert-tiny"] and cell.cell.seed == 1
-    assert C.from_dict(__import__("yaml").safe_load(C.dump(cell))).cell_id == cell.cell_id
+    assert config.from_dict(__import__("yaml").safe_load(config.dump(cell))).cell_id == cell.cell_id
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -63,16 +63,16 @@ def test_overrides_are_yaml_scalars_and_dump_round_trips():
     ("per_target={synth_tagging: [8]}", "per_target.synth_tagging=[8] must be a mapping"),
 ])
 def test_bad_key_or_value_is_one_line_naming_it(override, needle):
-    with pytest.raises(C.ConfigError) as e:
-        C.load(SMOKE, [override])
+    with pytest.raises(config.ConfigError) as e:
+        config.load(SMOKE, [override])
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
 def test_unknown_task_is_a_config_error():
-    with pytest.raises(C.ConfigError, match=r"grid.target_tasks.0='nosuch' is not a task"):
-        inputs.check_tasks(C.load(SMOKE, ["grid.target_tasks=[nosuch]"]))
-    with pytest.raises(C.ConfigError, match="retrieval task"):
-        inputs.check_tasks(C.load(SMOKE, ["grid.target_tasks=[synth_retrieval]"]))
+    with pytest.raises(config.ConfigError, match=r"grid.target_tasks.0='nosuch' is not a task"):
+        inputs.check_tasks(config.load(SMOKE, ["grid.target_tasks=[nosuch]"]))
+    with pytest.raises(config.ConfigError, match="retrieval task"):
+        inputs.check_tasks(config.load(SMOKE, ["grid.target_tasks=[synth_retrieval]"]))
 
 
 def test_cli_help_and_bad_config_exit_codes(tmp_path):
@@ -88,7 +88,7 @@ def test_cli_help_and_bad_config_exit_codes(tmp_path):
 
 
 def test_per_target_overrides_reach_only_that_targets_cells():
-    cfg = C.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8, max_steps: 5}, "
+    cfg = config.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8, max_steps: 5}, "
                          "eval: {max_examples: 7}}}"])
     by_target = {}
     for c in cfg.cells():
@@ -97,13 +97,13 @@ def test_per_target_overrides_reach_only_that_targets_cells():
         assert c.per_target == {}   # folded in: the cell's config.yaml repeats the cell on its own
     assert by_target["synth_tagging"] == {(8, 5, 7, 10.0)}          # merged: the preset's other keys stay
     assert by_target["synth_sentiment"] == {(32, None, None, 10.0)}
-    one = cell_config(C.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8}}}",
+    one = cell_config(config.load(SMOKE, ["per_target={synth_tagging: {target: {batch_size: 8}}}",
                                      "cell.target_task=synth_tagging"]))
-    assert one.target.batch_size == 8 and C.from_dict(C.to_dict(one)).resolved_cell() == one
+    assert one.target.batch_size == 8 and config.from_dict(config.to_dict(one)).resolved_cell() == one
 
 
 def test_per_target_of_an_unknown_task_is_refused():
-    cfg = C.load(SMOKE, ["per_target={synth_taging: {target: {batch_size: 8}}}"])
-    with pytest.raises(C.ConfigError, match="per_target.synth_taging='synth_taging' is not a task"):
+    cfg = config.load(SMOKE, ["per_target={synth_taging: {target: {batch_size: 8}}}"])
+    with pytest.raises(config.ConfigError, match="per_target.synth_taging='synth_taging' is not a task"):
         inputs.check_tasks(cfg)
-    inputs.check_tasks(C.load(SMOKE, ["per_target={synth_qa: {target: {batch_size: 8}}}"]))   # outside the grid: kept
+    inputs.check_tasks(config.load(SMOKE, ["per_target={synth_qa: {target: {batch_size: 8}}}"]))   # outside the grid: kept

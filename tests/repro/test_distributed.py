@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.checkpoint import damage
+from repro.training.checkpoint import damage
 from tests.support.cli import ROOT, SMOKE, best_params, cli, env, results, tiny_overrides, train_log
 
 CELL = "bert-tiny__int-none__tgt-synth_sentiment__seed0"

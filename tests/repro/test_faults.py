@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from repro import config as C
-from repro.cell import run_cell
+from repro import config
+from repro.study.cell import run_cell
 from repro.errors import OutputDirError
 from tests.support.cli import (CELL, SMOKE, assert_same_run, cli, popen, results, run_cell_ok, snapshot,
                                tiny_overrides, train_log)
@@ -78,7 +78,7 @@ def test_torn_log_line_and_lines_past_the_checkpoint_do_not_block_resume(referen
 
 def test_disk_full_while_writing_the_log_names_the_file(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    cfg = C.load(SMOKE, tiny_overrides(out, **SHORT)).resolved_cell()
+    cfg = config.load(SMOKE, tiny_overrides(out, **SHORT)).resolved_cell()
     real_fsync = os.fsync
     calls = {"n": 0}
 
@@ -258,7 +258,7 @@ def test_empty_lists_and_impossible_meshes_are_config_errors(tmp_path, override,
 
 
 def test_a_mapping_override_merges_into_the_preset():
-    cfg = C.load(SMOKE, ["target.optimizer={learning_rate: 0.0005}"])
+    cfg = config.load(SMOKE, ["target.optimizer={learning_rate: 0.0005}"])
     assert cfg.target.optimizer.learning_rate == 0.0005
     assert cfg.target.optimizer.weight_decay == 0.01 and cfg.target.optimizer.warmup_fraction == 0.1
 

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 import data_prep as dp
-from repro import config as cfg_lib
-from repro import published
+from repro import config
+from repro.report import published
 from tests.support.cli import JAX_CACHE, cli
 from tests.support.paths import ROOT, SHARED, SHARED_XTREME
 
@@ -35,7 +35,7 @@ def e5_dir(tmp_path_factory):
 
 
 def test_mini_preset_is_the_study_design():
-    cfg = cfg_lib.load(MINI, [f"data.data_dir={SHARED_XTREME}"])
+    cfg = config.load(MINI, [f"data.data_dir={SHARED_XTREME}"])
     assert cfg.models["e5-small"].name_or_path == "intfloat/multilingual-e5-small"   # the hub id by default
     assert set(cfg.grid.target_tasks) == {"udpos", "panx", "xcopa"}
     assert "mlqa" in cfg.per_target   # the optional QA target: grid.target_tasks=[udpos,panx,xcopa,mlqa]

@@ -10,8 +10,8 @@ import pytest
 
 import data_prep as dp
 from flax_models import flops as fl
-from repro import config as C
-from repro import known_sizes, plan
+from repro import config
+from repro.study import known_sizes, plan
 from tests.benchmarks.harness import CONFIGS
 from tests.repro.conftest import SMALL_CELLS, small_grid_overrides
 from tests.support.cli import ROOT, SMOKE, cli, results
@@ -63,7 +63,7 @@ def test_paper_plan_prints_every_run_and_the_total_on_h100():
 
 
 def test_sizes_are_priced_as_the_run_would_count_them():
-    cfg = C.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[mnli]", "grid.target_tasks=[xcopa]",
+    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[mnli]", "grid.target_tasks=[xcopa]",
                          "grid.seeds=[0]"])
     inter, target = plan.plan_grid(cfg, "sizes")
     mbert = known_sizes.MODEL_CONFIGS["bert-base-multilingual-cased"]
@@ -78,7 +78,7 @@ def test_sizes_are_priced_as_the_run_would_count_them():
 
 
 def test_phase_limits_apply_to_the_known_sizes():
-    cfg = C.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli]",
+    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli]",
                          "grid.seeds=[0]", "target.max_train_examples=1000", "target.max_steps=20"])
     (p,) = plan.plan_grid(cfg, "sizes")
     assert (p.examples, p.steps, p.epochs) == (1000, 20, round(20 / 32, 4))
@@ -87,7 +87,7 @@ def test_phase_limits_apply_to_the_known_sizes():
 
 
 def test_a_split_of_unknown_size_is_left_out_and_said_so():
-    cfg = C.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli, pawsx]",
+    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli, pawsx]",
                          "grid.seeds=[0]", "target.train_split=dev"])
     phases = plan.plan_grid(cfg, "sizes")
     assert {p.basis for p in phases} == {"unknown"} and plan.total(phases) == 0

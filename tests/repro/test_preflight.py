@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from repro import config as C
-from repro import preflight
+from repro import config
+from repro.study import preflight
 from tests.support.cli import SMOKE, cli, tiny_overrides
 from tests.support.paths import SHARED_XTREME
 
@@ -32,7 +32,7 @@ def real_data_overrides(out, target: str, **extra) -> list[str]:
 
 
 def findings_of(overrides) -> list[preflight.Finding]:
-    return preflight.run(C.load(SMOKE, overrides).cells())
+    return preflight.run(config.load(SMOKE, overrides).cells())
 
 
 def test_the_smoke_grid_passes(tmp_path):
@@ -133,7 +133,7 @@ def test_the_paper_grid_passes_against_the_hub_with_the_real_schemas(tmp_path):
     schemas (tests/support/hub_standin): nothing but the languages google/xtreme lacks, skipped and recorded."""
     from tests.support import hub_standin
 
-    cfg = C.load(PAPER, [f"output_dir={tmp_path}"])
+    cfg = config.load(PAPER, [f"output_dir={tmp_path}"])
     with hub_standin.serve():
         found = preflight.run(cfg.cells())
     assert not preflight.blocking(found), preflight.report(found)
@@ -144,7 +144,7 @@ def test_the_paper_grid_passes_against_the_hub_with_the_real_schemas(tmp_path):
 def test_the_paper_grid_offline_says_what_it_could_not_check(tmp_path):
     from tests.support import hub_standin
 
-    cfg = C.load(PAPER, [f"output_dir={tmp_path}", "grid.models=[mbert]", "grid.target_tasks=[xnli]"])
+    cfg = config.load(PAPER, [f"output_dir={tmp_path}", "grid.models=[mbert]", "grid.target_tasks=[xnli]"])
     with hub_standin.serve(offline=True):
         found = preflight.run(cfg.cells())
     assert found and {f.status for f in found} == {"unchecked"}
@@ -160,7 +160,7 @@ UNLABELLED = {("xnli", "test"), ("pawsx", "test"), ("udpos", "test"), ("panx", "
 def test_the_paper_grid_on_the_real_xtreme_files_lists_exactly_what_they_lack(tmp_path):
     from tests.support import hub_standin
 
-    cfg = C.load(PAPER, [f"output_dir={tmp_path}", "data.source=xtreme", f"data.data_dir={SHARED_XTREME}",
+    cfg = config.load(PAPER, [f"output_dir={tmp_path}", "data.source=xtreme", f"data.data_dir={SHARED_XTREME}",
                          "eval.missing_languages=error"])
     with hub_standin.serve():   # the models still come from the (stand-in) hub
         found = preflight.run(cfg.cells())

@@ -6,10 +6,15 @@ import json
 import math
 import shutil
 import statistics
+import subprocess
+import sys
 
 import pytest
 
 from repro import report
+from repro.__main__ import main as cli_main
+from repro.report.rows import pareto_front
+from tests.support.paths import ROOT
 from tests.support.results_files import edited, make_results, write_grid, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -155,7 +160,7 @@ def test_english_only_target_without_transfer_gap(tmp_path):
 
 
 def _run_main(argv, capsys):
-    code = report.main(argv)
+    code = cli_main(["report", *argv])
     captured = capsys.readouterr()
     return code, captured.err.strip().splitlines()
 
@@ -196,15 +201,24 @@ def test_bad_benchmark_json_is_an_error(built, tmp_path, capsys):
 
 def test_help(capsys):
     with pytest.raises(SystemExit) as e:
-        report.main(["--help"])
+        cli_main(["report", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "RESULTS_DIR" in out and "--benchmarks" in out and "--out" in out
 
 
+def test_python_m_repro_report_still_works(built, tmp_path):
+    """The documented `python -m repro.report RESULTS_DIR` is `python -m repro report RESULTS_DIR`."""
+    root, _, _ = built
+    r = subprocess.run([sys.executable, "-m", "repro.report", str(root), "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == f"report: wrote {tmp_path / 'r' / 'report.md'}"
+
+
 def test_pareto_front():
     pts = [(1.0, 0.5), (2.0, 0.7), (2.0, 0.6), (3.0, 0.7), (0.5, 0.4), (math.nan, 0.9)]
-    assert report.pareto_front(pts) == [True, True, False, False, True, False]
+    assert pareto_front(pts) == [True, True, False, False, True, False]
 
 
 def test_results_builder_is_consistent(tmp_path):
@@ -215,7 +229,7 @@ def test_results_builder_is_consistent(tmp_path):
 
 
 def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
-    from repro import published
+    from repro.report import published
 
     for inter in ("siqa", None):
         write_results(tmp_path, make_results("e5-small", inter, "udpos", 0, synthetic=False,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro import config as C
-from repro import plan, shards
+from repro import config
+from repro.study import plan, shards
 from tests.repro.conftest import SMALL_CELLS, small_grid_overrides
 from tests.support.cli import ROOT, SMOKE, best_params, cli, env, results, snapshot
 
@@ -80,7 +80,7 @@ def test_longest_processing_time_first():
 
 
 def test_paper_shards_keep_intermediate_runs_whole_and_balance_flops():
-    cfg = C.load(PAPER)
+    cfg = config.load(PAPER)
     cells = cfg.cells()
     phases = plan.plan_grid(cfg, "sizes", cells)
     parts = shards.split(cells, phases, 8)
@@ -101,7 +101,7 @@ def test_paper_shards_keep_intermediate_runs_whole_and_balance_flops():
 
 
 def test_an_unpriced_unit_costs_the_mean():
-    cfg = C.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.seeds=[0]",
+    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.seeds=[0]",
                          "grid.target_tasks=[xnli, pawsx, xcopa]"])
     cells = cfg.cells()
     phases = plan.plan_grid(cfg, "sizes", cells)
@@ -133,7 +133,7 @@ SOURCE = {"flag": "(--shard ", "slurm": "(SLURM_ARRAY_TASK_ID=", "k8s": "(JOB_CO
 @pytest.mark.slow
 def test_three_shards_one_killed_mid_cell_and_rerun_give_the_unsharded_results(small_grid, tmp_path):
     out = tmp_path / "sharded"
-    cfg = C.load(SMOKE, small_grid_overrides(out))
+    cfg = config.load(SMOKE, small_grid_overrides(out))
     # Price and split the grid once here (the shards then read the file): xlnet's units cost more than bert's,
     # so the two cells without intermediate training share a shard and each intermediate run has one.
     assignment = shards.assignment(cfg, 3)

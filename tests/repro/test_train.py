@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import data_prep as dp
-from repro import config as C
-from repro import train
-from repro.cell import run_cell
+from repro import config
+from repro.training import loop as train
+from repro.study.cell import run_cell
 from tests.support.cli import (CELL, SMOKE, assert_same_run, cli, popen, results, run_cell_ok, tiny_overrides,
                                train_log)
 # 256 examples, batch 16: 16 steps an epoch, 48 in all; a checkpoint every 4 steps, dev eval every 8.
@@ -24,7 +24,7 @@ def test_one_compilation_per_length_bucket(tmp_path):
     train._STEP_CACHE.clear()
     overrides = tiny_overrides(tmp_path, **{"data.buckets": "[16, 24]", "target.max_train_examples": 128,
                                             "target.batch_size": 16})
-    cfg = C.load(SMOKE, overrides).resolved_cell()
+    cfg = config.load(SMOKE, overrides).resolved_cell()
     res = run_cell(cfg).to_dict()
     stats = res["training"]["target"]
     # The shapes the run fed to train_step, counted independently from the Batcher.
@@ -97,7 +97,7 @@ def test_eight_simulated_devices_give_the_one_device_loss_curve(uninterrupted, t
     ("synth_nli", {"precision": "bf16", "target.optimizer.accumulation": 2}),
 ])
 def test_every_trainable_kind_runs_a_cell(tmp_path, target, extra):
-    cfg = C.load(SMOKE, tiny_overrides(tmp_path, target=target, **{"target.max_steps": 4, **extra})).resolved_cell()
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path, target=target, **{"target.max_steps": 4, **extra})).resolved_cell()
     r = run_cell(cfg).to_dict()
     task = dp.get_task(target)
     assert r["metric"] == task.metric and set(r["per_language"]) == {"en", "x1"}

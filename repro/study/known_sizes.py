@@ -27,7 +27,7 @@ TRAIN_EXAMPLES: dict[tuple[str, str, str], Size] = {
     ("stsb", "train", "en"): Size(5_749, "nyu-mll/glue stsb card: train 5,749"),
     ("squad", "train", "en"): Size(87_599, "rajpurkar/squad card: train 87,599"),
     ("siqa", "train", "en"): Size(33_410, "lighteval/siqa: train 33,410 (Sap et al. 2019, Social IQa)"),
-    # Targets, trained on English (xquad and mlqa train on squad: repro.inputs.TRAIN_TASK)
+    # Targets, trained on English (xquad and mlqa train on squad: repro.study.inputs.TRAIN_TASK)
     ("xnli", "train", "en"): Size(392_702, "facebook/xnli en card: train 392,702 (= MultiNLI train)"),
     ("pawsx", "train", "en"): Size(49_401, "google-research-datasets/paws-x en card: train 49,401"),
     ("paws", "train", "en"): Size(49_401, "google-research-datasets/paws labeled_final card: train 49,401"),

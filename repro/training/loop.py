@@ -23,16 +23,17 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from repro import checkpoint as ckpt_lib
-from repro import distributed, progress, signals
-from repro import steps as st
-from repro.errors import CheckpointMismatchError, NonFiniteLossError, OutputDirError
+from repro.training import checkpoint
+from repro.training import distributed
+from repro import progress, signals
+from repro.training import steps
+from repro.errors import CheckpointMismatchError, NonFiniteLossError, writing
 
 log = logging.getLogger("repro")
 
 
 @dataclasses.dataclass(frozen=True)
-class PhasePlan:
+class TrainingPlan:
     """Resolved hyper-parameters of one phase (config values, else the task registry's)."""
 
     task: Any                    # data_prep TaskSpec
@@ -40,7 +41,7 @@ class PhasePlan:
     batch_size: int              # global
     epochs: float
     max_steps: int | None
-    optimizer: st.OptimizerSpec  # total_updates filled in by `plan_steps`
+    optimizer: steps.OptimizerSpec  # total_updates filled in by `plan_steps`
     eval_every: int | None
     checkpoint_every: int | None
     log_every: int
@@ -48,7 +49,7 @@ class PhasePlan:
 
 
 @dataclasses.dataclass
-class PhaseResult:
+class TrainingOutcome:
     params: Any                   # the best checkpoint's params (host-replicated arrays)
     best_step: int
     best_dev: float
@@ -67,25 +68,25 @@ _STEP_CACHE: dict = {}
 class _Compiled:
     """A jitted train_step with a trace counter (one trace = one compilation)."""
 
-    def __init__(self, graphdef, rest, kind, spec: st.OptimizerSpec, mesh):
+    def __init__(self, graphdef, rest, kind, spec: steps.OptimizerSpec, mesh):
         self.traces = 0
 
         def count():
             self.traces += 1
 
-        self.tx = st.make_optimizer(spec)
+        self.tx = steps.make_optimizer(spec)
         self.replicated = distributed.replicated(mesh)
         self.batch_sharding = distributed.batch_sharding(mesh)
-        fn = st.make_train_step(graphdef, rest, kind, self.tx, st.lr_schedule(spec), spec.accumulation, count)
+        fn = steps.make_train_step(graphdef, rest, kind, self.tx, steps.lr_schedule(spec), spec.accumulation, count)
         self.train_step = jax.jit(fn, donate_argnums=0,
                                   in_shardings=(self.replicated, self.batch_sharding),
                                   out_shardings=(self.replicated, self.replicated))
-        self.eval_step = jax.jit(st.make_eval_step(graphdef, rest, kind),
+        self.eval_step = jax.jit(steps.make_eval_step(graphdef, rest, kind),
                                  in_shardings=(self.replicated, self.batch_sharding),
                                  out_shardings=self.batch_sharding)
 
 
-def compiled_steps(graphdef, rest, kind: str, spec: st.OptimizerSpec, mesh) -> _Compiled:
+def compiled_steps(graphdef, rest, kind: str, spec: steps.OptimizerSpec, mesh) -> _Compiled:
     key = (graphdef, str(jax.tree_util.tree_structure(rest)), kind, spec, mesh)
     if key not in _STEP_CACHE:
         _STEP_CACHE[key] = _Compiled(graphdef, rest, kind, spec, mesh)
@@ -95,7 +96,7 @@ def compiled_steps(graphdef, rest, kind: str, spec: st.OptimizerSpec, mesh) -> _
 # ---- helpers ------------------------------------------------------------------------------------
 
 def _model_inputs(batch: dict, kind: str) -> dict:
-    keys = ("input_ids", "attention_mask", "token_type_ids", "example_mask") + st.label_keys(kind)
+    keys = ("input_ids", "attention_mask", "token_type_ids", "example_mask") + steps.label_keys(kind)
     return {k: batch[k] for k in keys if k in batch}
 
 
@@ -127,28 +128,22 @@ class _TrainLog:
                     continue
                 if step <= resume_step:
                     kept.append(ln)
-        try:
+        with writing(path):
             tmp = path.with_suffix(".tmp")
             tmp.write_text("".join(ln + "\n" for ln in kept))
             os.replace(tmp, path)
             self.f = path.open("a")
-        except OSError as e:
-            raise OutputDirError(f"cannot write {path}: {e.strerror or e}") from e
 
     def write(self, record: dict) -> None:
         if self.enabled:
-            try:
+            with writing(self.path):
                 self.f.write(json.dumps(record) + "\n")
-            except OSError as e:
-                raise OutputDirError(f"cannot write {self.path}: {e.strerror or e}") from e
 
     def flush(self) -> None:
         if self.enabled:
-            try:
+            with writing(self.path):
                 self.f.flush()
                 os.fsync(self.f.fileno())
-            except OSError as e:
-                raise OutputDirError(f"cannot write {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
         if self.enabled:
@@ -177,7 +172,7 @@ def flops_per_example(model, head, num_labels) -> Callable[[tuple], int]:
 # ---- the phase ----------------------------------------------------------------------------------
 
 def phase_steps(epochs: float, steps_per_epoch: int, max_steps: int | None) -> int:
-    """Micro-steps a phase runs: its epochs' batches, capped at max_steps, at least one (repro.plan counts
+    """Micro-steps a phase runs: its epochs' batches, capped at max_steps, at least one (repro.study.plan counts
     the same)."""
     steps = math.ceil(epochs * steps_per_epoch)
     if max_steps is not None:
@@ -185,9 +180,9 @@ def phase_steps(epochs: float, steps_per_epoch: int, max_steps: int | None) -> i
     return max(steps, 1)
 
 
-def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps_per_epoch: int,
+def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, steps_per_epoch: int,
                 train_examples: int, dev_eval: Callable[[Any, Any], tuple[float, dict]], mesh,
-                identity: dict, flops_per_example: Callable[[tuple], int], label: str = "") -> PhaseResult:
+                identity: dict, flops_per_example: Callable[[tuple], int], label: str = "") -> TrainingOutcome:
     """Trains `model` (an NNX module whose params are the starting point) and returns the best params.
 
     dev_eval(params, compiled) -> (primary English dev score, all dev scores); higher is better;
@@ -200,7 +195,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
     eval_every = plan.eval_every or steps_per_epoch
     ckpt_every = plan.checkpoint_every or eval_every
 
-    graphdef, params, rest = st.split_model(model)
+    graphdef, params, rest = steps.split_model(model)
     comp = compiled_steps(graphdef, rest, plan.kind, spec, mesh)
     traces_before = comp.traces
 
@@ -209,7 +204,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
              "rng": jax.random.PRNGKey(plan.seed)}
     state = jax.device_put(state, comp.replicated)
     is_main = jax.process_index() == 0
-    store = ckpt_lib.CheckpointStore(phase_dir / "ckpt", identity, writer=is_main)
+    store = checkpoint.CheckpointStore(phase_dir / "ckpt", identity, writer=is_main)
     meta = {"epoch": 0, "batch_index": 0, "best_dev": None, "best_step": None, "dev_scores": None,
             "tokens": 0, "flops": 0, "examples_seen": 0, "wall_time_s": 0.0,
             "total_steps": total_steps}
@@ -314,7 +309,7 @@ def train_phase(*, phase_dir: Path, model, plan: PhasePlan, train_batcher, steps
              "best_step": int(best_step), "best_dev": float(best_meta["dev"]),
              "updates": int(math.ceil(step / spec.accumulation)),
              "examples_seen": int(meta["examples_seen"])}
-    return PhaseResult(params=best_params, best_step=int(best_step), best_dev=float(best_meta["dev"]),
+    return TrainingOutcome(params=best_params, best_step=int(best_step), best_dev=float(best_meta["dev"]),
                        dev_scores=best_meta["dev_scores"], stats=stats,
                        compilations=comp.traces - traces_before,
                        checkpoint=str(phase_dir / "ckpt" / "best" / str(best_step)), compiled=comp)

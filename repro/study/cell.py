@@ -22,14 +22,16 @@ from flax import nnx
 
 import data_prep as dp
 import flax_models as fm
-from repro import config as cfg_lib
-from repro import distributed, evaluation, inputs, rundir
-from repro import steps as st
+from repro import config
+from repro.training import distributed, inference
+from repro.study import inputs
+from repro import rundir
+from repro.training import steps
 from repro.config import Config
 from repro.environment import environment
 from repro.errors import ConfigError, DataError, ModelError
-from repro.results import RESULTS_NAME, SCHEMA_VERSION, CellResults, ResultsError, load_cell
-from repro.train import PhasePlan, flops_per_example, train_phase
+from repro.results import RESULTS_NAME, CellResults, ResultsError, load_cell
+from repro.training.loop import TrainingPlan, flops_per_example, train_phase
 
 log = logging.getLogger("repro")
 
@@ -40,7 +42,7 @@ def cell_config(cfg: Config) -> Config:
     cell = c.cell
     return dataclasses.replace(
         c, models={cell.model: c.model},
-        grid=cfg_lib.GridConfig(models=(cell.model,), intermediate_tasks=(cell.intermediate_task,),
+        grid=config.GridConfig(models=(cell.model,), intermediate_tasks=(cell.intermediate_task,),
                                 target_tasks=(cell.target_task,), seeds=(cell.seed,)))
 
 
@@ -53,12 +55,12 @@ def intermediate_dir(cfg: Config) -> Path:
     return rundir.intermediate_dir(cfg.output_dir, c.model, c.intermediate_task, c.seed)
 
 
-def make_plan(cfg: Config, phase: cfg_lib.PhaseConfig, task) -> PhasePlan:
+def make_plan(cfg: Config, phase: config.TrainingConfig, task) -> TrainingPlan:
     hp = inputs.phase_hparams(phase, task)
     o = phase.optimizer
-    return PhasePlan(
+    return TrainingPlan(
         task=task, kind=task.kind, batch_size=hp["batch_size"], epochs=hp["epochs"], max_steps=phase.max_steps,
-        optimizer=st.OptimizerSpec(
+        optimizer=steps.OptimizerSpec(
             learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"],
             warmup_fraction=hp["warmup_fraction"], clip_norm=o.clip_norm, accumulation=o.accumulation,
             total_updates=1, b1=o.adam_b1, b2=o.adam_b2, eps=o.adam_eps),
@@ -66,10 +68,10 @@ def make_plan(cfg: Config, phase: cfg_lib.PhaseConfig, task) -> PhasePlan:
         seed=cfg.cell.seed)
 
 
-class Phase:
+class TrainingData:
     """The data and plan of one training phase, loaded before any step runs."""
 
-    def __init__(self, cfg: Config, task, phase_cfg: cfg_lib.PhaseConfig, tokenizer, mesh, key: str):
+    def __init__(self, cfg: Config, task, phase_cfg: config.TrainingConfig, tokenizer, mesh, key: str):
         task = inputs.train_task_of(task, cfg)
         self.task = task
         self.plan = make_plan(cfg, phase_cfg, task)
@@ -101,8 +103,8 @@ class Phase:
 
     def run(self, cfg: Config, model, head, num_labels, phase_dir: Path, mesh, identity: dict, label: str):
         def dev_eval(params, compiled):
-            raw = evaluation.predict(params, self.dev_feats, compiled, cfg.eval.batch_size, self.buckets, mesh)
-            return evaluation.score(self.task, self.dev_feats, raw, self.dev_examples, self.lang)
+            raw = inference.predict(params, self.dev_feats, compiled, cfg.eval.batch_size, self.buckets, mesh)
+            return inference.score(self.task, self.dev_feats, raw, self.dev_examples, self.lang)
 
         result = train_phase(
             phase_dir=phase_dir, model=model, plan=self.plan, train_batcher=self.batcher,
@@ -121,7 +123,7 @@ def _identity(cfg: Config, phase: str, task, head, num_labels, snapshot: dict) -
 
 def _intermediate_snapshot(cfg: Config) -> dict:
     """What the shared intermediate model depends on (not the target task)."""
-    d = cfg_lib.to_dict(cfg)
+    d = config.to_dict(cfg)
     return {"model": d["models"][cfg.cell.model], "model_name": cfg.cell.model,
             "intermediate_task": cfg.cell.intermediate_task, "seed": cfg.cell.seed, "data": d["data"],
             "intermediate": d["intermediate"], "precision": d["precision"], "mesh": d["mesh"],
@@ -147,14 +149,14 @@ def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
         if distributed.main_decides(done.exists()):   # trained by another process meanwhile
             return run_intermediate(cfg, tokenizer, mesh)
         task = dp.get_task(cfg.intermediate_task)
-        head, num_labels = st.head_for(task)
-        phase = Phase(cfg, task, cfg.intermediate, tokenizer, mesh, "intermediate")
+        head, num_labels = steps.head_for(task)
+        phase = TrainingData(cfg, task, cfg.intermediate, tokenizer, mesh, "intermediate")
         model = inputs.build_model(cfg, head, num_labels, tokenizer)
         inputs.check_max_length(cfg, model, phase.task)
         rundir.claim_folder(folder, snapshot, "intermediate model", writer=writer)   # everything loaded: claim
         result = phase.run(cfg, model, head, num_labels, folder, mesh,
                            _identity(cfg, "intermediate", task, head, num_labels, snapshot), f"{folder.name}")
-        graphdef, _, rest = st.split_model(model)
+        graphdef, _, rest = steps.split_model(model)
         best = nnx.merge(graphdef, jax.device_get(result.params), rest)
         stats = {**result.stats, "dropped": phase.dropped}
         if writer:
@@ -171,7 +173,7 @@ def is_finished(cfg: Config) -> bool:
     path = cell_dir(c) / RESULTS_NAME
     if not path.exists():
         return False
-    rundir.claim_folder(cell_dir(c), cfg_lib.to_dict(c), "cell", writer=False)
+    rundir.claim_folder(cell_dir(c), config.to_dict(c), "cell", writer=False)
     try:
         load_cell(path)
     except ResultsError:
@@ -252,20 +254,20 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     mesh = mesh or distributed.make_mesh(cfg.mesh.data)
     tokenizer = inputs.tokenizer_for(cfg)
     target = dp.get_task(cfg.cell.target_task)
-    head, num_labels = st.head_for(target)
+    head, num_labels = steps.head_for(target)
     # Load every split before training, so that missing data fails fast.
-    phase = Phase(cfg, target, cfg.target, tokenizer, mesh, "target")
+    phase = TrainingData(cfg, target, cfg.target, tokenizer, mesh, "target")
     split, test, missing = load_eval_splits(cfg, target)
 
     model = inputs.build_model(cfg, head, num_labels, tokenizer)
     fresh = inputs.fresh_weights(model)
     inputs.check_max_length(cfg, model, phase.task, target)
-    snapshot = cfg_lib.to_dict(cfg)
+    snapshot = config.to_dict(cfg)
     rundir.claim_folder(out, snapshot, "cell", writer=jax.process_index() == 0)   # everything loaded: claim
 
     intermediate_stats, intermediate_dropped = None, {}
     if cfg.intermediate_task is not None:
-        int_head, int_labels = st.head_for(dp.get_task(cfg.intermediate_task))
+        int_head, int_labels = steps.head_for(dp.get_task(cfg.intermediate_task))
         model_dir, stats = run_intermediate(cfg, tokenizer, mesh)
         source = fm.from_pretrained(model_dir, head=int_head, num_labels=int_labels, dtype=inputs.dtype_of(cfg))
         if not fm.transfer_encoder(source, model):
@@ -275,11 +277,11 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
 
     result = phase.run(cfg, model, head, num_labels, out / "target", mesh,
                        _identity(cfg, "target", target, head, num_labels, snapshot), cfg.cell_id)
-    scores, per_language = evaluation.zero_shot_eval(
+    scores, per_language = inference.zero_shot_eval(
         target, test, lambda ex: inputs.featurize(cfg, target, ex, tokenizer), result.params, result.compiled,
         cfg.eval.batch_size, phase.buckets, mesh)
 
-    graphdef, _, rest = st.split_model(model)
+    graphdef, _, rest = steps.split_model(model)
     best_model = nnx.merge(graphdef, jax.device_get(result.params), rest)
     counts = fm.param_count(best_model)
     target_stats = {k: result.stats[k] for k in _TARGET_STATS}
@@ -287,11 +289,10 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     if phase.task.name != target.name:
         target_stats["train_task"] = phase.task.name
     dtype = "bfloat16" if cfg.precision == "bf16" else "float32"
-    results = CellResults.from_dict({
-        "schema_version": SCHEMA_VERSION,
+    results = CellResults.assemble({
         "cell_id": cfg.cell_id,
         "synthetic": bool(target.synthetic or cfg.data.source == "synthetic"),
-        "config": cfg_lib.to_dict(cfg),
+        "config": config.to_dict(cfg),
         "model": {"name": cfg.cell.model, "family": model.family, "model_type": model.config.get("model_type"),
                   "name_or_path": cfg.model.name_or_path, "fresh_weights": fresh},
         "intermediate_task": cfg.intermediate_task,
@@ -304,16 +305,14 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
         "dropped": {**intermediate_dropped, **phase.dropped},
         "scores": scores,
         "per_language": per_language,
-        **evaluation.summary(per_language),
         "param_count": counts.as_dict(),
         "frozen_parameters": int(counts.total - counts.trainable),
         "training": {"intermediate": intermediate_stats, "target": target_stats},
-        "inference": evaluation.measure_latency(result.params, result.compiled, best_model, cfg.eval.latency,
+        "inference": inference.measure_latency(result.params, result.compiled, best_model, cfg.eval.latency,
                                                 dtype, mesh),
         "checkpoint": result.checkpoint,
         "environment": environment(),
-        "finished_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }, f"results of {cfg.cell_id}")
+    })
     if jax.process_index() == 0:
         results.write(out / RESULTS_NAME)
     log.info("cell %s: %s %s", cfg.cell_id, target.metric,

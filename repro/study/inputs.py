@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import data_prep as dp
 import flax_models as fm
 from flax_models.weights import weight_files
-from repro import steps as st
-from repro.config import Config, PhaseConfig
+from repro.training import steps
+from repro.config import Config, TrainingConfig
 from repro.errors import ConfigError, DataError, ModelError
 
 log = logging.getLogger("repro")
@@ -45,9 +45,9 @@ def check_tasks(cfg: Config) -> None:
     def known(key, name, trainable=True):
         if name not in dp.TASKS:
             raise ConfigError(f"config: {key}={name!r} is not a task (known: {', '.join(sorted(dp.TASKS))})")
-        if trainable and dp.TASKS[name].kind not in st.TRAINABLE_KINDS:
+        if trainable and dp.TASKS[name].kind not in steps.TRAINABLE_KINDS:
             raise ConfigError(f"config: {key}={name!r} is a {dp.TASKS[name].kind} task, which has no "
-                              f"training head (kinds: {', '.join(st.TRAINABLE_KINDS)})")
+                              f"training head (kinds: {', '.join(steps.TRAINABLE_KINDS)})")
 
     for i, t in enumerate(cfg.grid.target_tasks):
         known(f"grid.target_tasks.{i}", t)
@@ -155,18 +155,9 @@ def check_model(cfg: Config):
     return model
 
 
-def usable_length(model) -> int | None:
-    """The longest input the model takes: BERT max_position_embeddings, RoBERTa that minus padding_idx + 1
-    (its positions start after the padding index), XLNet unbounded (relative positions)."""
-    max_pos = model.config.get("max_position_embeddings")
-    if max_pos is None or model.family == "xlnet":
-        return None
-    return max_pos - (model.config.get("pad_token_id", 1) + 1 if model.family == "roberta" else 0)
-
-
 def check_max_length(cfg: Config, model, *tasks) -> None:
     """The sequences of every task fit the model (else a one-line ConfigError instead of a trace-time crash)."""
-    usable = usable_length(model)
+    usable = fm.usable_length(model)
     for task in tasks:
         length = max_length(cfg, task)
         if usable is not None and length > usable:
@@ -226,7 +217,7 @@ def featurize(cfg: Config, task, examples, tokenizer):
     return dp.featurize(task, examples, tokenizer, max_length=max_length(cfg, task))
 
 
-def phase_hparams(phase: PhaseConfig, task) -> dict:
+def phase_hparams(phase: TrainingConfig, task) -> dict:
     """The phase's hyper-parameters: config values where set, else the task registry's."""
     hp, o = task.hparams, phase.optimizer
     pick = lambda value, default: default if value is None else value  # noqa: E731

@@ -4,12 +4,12 @@ device-hours they take on a named accelerator at a given MFU.
     python -m repro plan CONFIG [a.b=value ...] [--device h100 --mfu 0.4] [--from auto|data|sizes]
                                 [--format text|markdown|csv] [--shards N]
 
-A phase is counted as the run counts it (repro.train): the Batcher's steps over the phase's epochs (capped
+A phase is counted as the run counts it (repro.training.loop): the Batcher's steps over the phase's epochs (capped
 at max_steps), the non-padding tokens of real examples, and `flax_models.flops.train_flops` at each batch's
 length bucket per real example. Where the data can be read (basis "data": synthetic, the xtreme folder, or
 the hub with `--from data`) the plan featurizes it with the model's tokenizer and batches it as the run
 will, so its numbers are the run's results.json counters. Elsewhere (basis "sizes") the split's size comes
-from repro.known_sizes and every example is put at the task's max_length: an upper bound on FLOPs, and no
+from repro.study.known_sizes and every example is put at the task's max_length: an upper bound on FLOPs, and no
 token count. An intermediate run is counted once per (model, intermediate task, seed), as the grid shares
 it. Device-hours = FLOPs / (the device's peak FLOP/s at the run's precision x MFU) / 3600.
 """
@@ -26,18 +26,19 @@ import numpy as np
 
 import data_prep as dp
 from flax_models import flops as fl
-from repro import inputs, known_sizes, tables
-from repro import steps as st
-from repro.cell import cell_config, intermediate_dir, make_plan
+from repro.study import inputs, known_sizes
+from repro import tables
+from repro.training import steps
+from repro.study.cell import cell_config, intermediate_dir, make_plan
 from repro.config import Config
 from repro.errors import ConfigError, UserError, one_line
-from repro.train import phase_steps
+from repro.training.loop import phase_steps
 
 BASES = ("auto", "data", "sizes")
 
 
 @dataclasses.dataclass(frozen=True)
-class PhaseCost:
+class CostEstimate:
     """One training run: a cell's target phase, or an intermediate run shared by `cells`."""
 
     kind: str                    # "intermediate" | "target"
@@ -64,13 +65,13 @@ class Device:
         return None if flops is None else flops / (self.peak * self.mfu) / 3600
 
 
-def plan_grid(cfg: Config, basis: str = "auto", cells: list[Config] | None = None) -> list[PhaseCost]:
+def plan_grid(cfg: Config, basis: str = "auto", cells: list[Config] | None = None) -> list[CostEstimate]:
     """Every training run of the grid (or of `cells`), in grid order, each intermediate run once (before the
     first cell that uses it)."""
     if basis not in BASES:
         raise ConfigError(f"plan: --from {basis!r} is not one of {', '.join(BASES)}")
     est = _Estimator(basis)
-    out: dict[str, PhaseCost] = {}
+    out: dict[str, CostEstimate] = {}
     for cell in cells if cells is not None else cfg.cells():
         c = cell_config(cell)
         if c.intermediate_task is not None:
@@ -92,9 +93,9 @@ class _Estimator:
         self.tokenizers: dict[str, object] = {}
         self.batches: dict[tuple, tuple] = {}
 
-    def phase(self, c: Config, kind: str, task, run: str) -> PhaseCost:
+    def phase(self, c: Config, kind: str, task, run: str) -> CostEstimate:
         phase_cfg = getattr(c, kind)
-        head, num_labels = st.head_for(task)          # the model's head is the phase's own task's
+        head, num_labels = steps.head_for(task)          # the model's head is the phase's own task's
         train_task = inputs.train_task_of(task, c)
         plan = make_plan(c, phase_cfg, train_task)
         config, config_note = self.model_config(c)
@@ -112,7 +113,7 @@ class _Estimator:
 
     def model_config(self, c: Config) -> tuple[dict, str]:
         """The model's config.json: the preset's hf_config, a local folder's, the hub's (config.json only),
-        else repro.known_sizes' copy."""
+        else repro.study.known_sizes' copy."""
         name = c.cell.model
         if name not in self.configs:
             m = c.model
@@ -122,7 +123,7 @@ class _Estimator:
                 self.configs[name] = _checkpoint_config(name, m.name_or_path)
         return self.configs[name]
 
-    def _from_data(self, c, phase_cfg, task, plan, flops_of, base, note) -> PhaseCost:
+    def _from_data(self, c, phase_cfg, task, plan, flops_of, base, note) -> CostEstimate:
         key = (c.cell.model, base["kind"], task.name, c.cell.seed, plan.batch_size)
         if key not in self.batches:
             if c.cell.model not in self.tokenizers:
@@ -147,14 +148,14 @@ class _Estimator:
             tokens += int(tokens_of[rows].sum())
             lengths[batch["input_ids"].shape[-1]] += len(rows)
         flops = sum(count * flops_of(length, choices) for length, count in lengths.items())
-        return PhaseCost(**base, basis="data", examples=n_examples, epochs=round(steps / per_epoch, 4), steps=steps,
+        return CostEstimate(**base, basis="data", examples=n_examples, epochs=round(steps / per_epoch, 4), steps=steps,
                          tokens=tokens, flops=int(flops), note=note.rstrip("; "))
 
-    def _from_sizes(self, c, phase_cfg, task, plan, flops_of, base, note) -> PhaseCost:
+    def _from_sizes(self, c, phase_cfg, task, plan, flops_of, base, note) -> CostEstimate:
         lang = task.train_language or "en"
         size = known_sizes.TRAIN_EXAMPLES.get((task.name, phase_cfg.train_split, lang))
         if size is None:
-            return PhaseCost(**base, basis="unknown", note=note + f"no known size of {task.name} "
+            return CostEstimate(**base, basis="unknown", note=note + f"no known size of {task.name} "
                              f"{phase_cfg.train_split}/{lang} (`--from data` reads it)")
         n = size.examples - (phase_cfg.dev_from_train or 0)
         if phase_cfg.max_train_examples is not None:
@@ -165,7 +166,7 @@ class _Estimator:
         seen = full * n + min(rest * plan.batch_size, n)
         length = inputs.max_length(c, task)
         choices = len(task.labels) if task.kind == "multiple_choice" else 1
-        return PhaseCost(**base, basis="sizes", examples=n, epochs=round(steps / per_epoch, 4), steps=steps,
+        return CostEstimate(**base, basis="sizes", examples=n, epochs=round(steps / per_epoch, 4), steps=steps,
                          flops=int(seen * flops_of(length, choices)),
                          note=note + f"upper bound: all at max_length {length}")
 
@@ -206,7 +207,7 @@ def device(name: str, precision: str, mfu: float, peak: float | None = None) -> 
 COLUMNS = ("run", "phase", "task", "basis", "examples", "epochs", "steps", "tokens", "FLOPs", "device-h", "note")
 
 
-def rows(phases: list[PhaseCost], dev: Device | None) -> list[dict]:
+def rows(phases: list[CostEstimate], dev: Device | None) -> list[dict]:
     shared = lambda p: f" ({len(p.cells)} cell{'s' if len(p.cells) != 1 else ''})"  # noqa: E731
     return [{"run": p.run, "phase": p.kind + (shared(p) if p.kind == "intermediate" else ""),
              "task": p.task, "basis": p.basis, "examples": p.examples, "epochs": p.epochs, "steps": p.steps,
@@ -214,11 +215,11 @@ def rows(phases: list[PhaseCost], dev: Device | None) -> list[dict]:
              "note": p.note} for p in phases]
 
 
-def total(phases: list[PhaseCost]) -> int:
+def total(phases: list[CostEstimate]) -> int:
     return sum(p.flops for p in phases if p.flops is not None)
 
 
-def summary(phases: list[PhaseCost], dev: Device | None) -> str:
+def summary(phases: list[CostEstimate], dev: Device | None) -> str:
     cells = sum(p.kind == "target" for p in phases)
     runs = sum(p.kind == "intermediate" for p in phases)
     flops = total(phases)
@@ -231,14 +232,14 @@ def summary(phases: list[PhaseCost], dev: Device | None) -> str:
     bases = Counter(p.basis for p in phases)
     lines.append("basis: " + ", ".join(f"{n} runs from {b}" for b, n in sorted(bases.items())))
     if bases.get("sizes"):
-        lines.append("  sizes = repro.known_sizes' split sizes with every example at max_length: FLOPs are an "
+        lines.append("  sizes = repro.study.known_sizes' split sizes with every example at max_length: FLOPs are an "
                      "upper bound, tokens unknown (`--from data` reads the data)")
     if bases.get("unknown"):
         lines.append(f"  {bases['unknown']} runs could not be priced: see their note; the total leaves them out")
     return "\n".join(lines)
 
 
-def by_model(phases: list[PhaseCost], dev: Device | None) -> tuple[list[str], list[list]]:
+def by_model(phases: list[CostEstimate], dev: Device | None) -> tuple[list[str], list[list]]:
     sums: dict[str, Counter] = {}
     for p in phases:
         sums.setdefault(p.model, Counter())[p.kind] += p.flops or 0
@@ -248,7 +249,7 @@ def by_model(phases: list[PhaseCost], dev: Device | None) -> tuple[list[str], li
     return header, body
 
 
-def render(phases: list[PhaseCost], fmt: str, dev: Device | None) -> str:
+def render(phases: list[CostEstimate], fmt: str, dev: Device | None) -> str:
     table = rows(phases, dev)
     if fmt == "csv":
         return tables.csv_text(table)

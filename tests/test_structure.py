@@ -8,6 +8,8 @@ but `from pkg import name` of a name `__init__` re-exports is one (to `pkg`).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -108,9 +110,75 @@ def assert_no_cycles(package: str, root: Path = ROOT) -> None:
     assert not cycles, f"import circles in {package}:\n" + "\n".join(lines)
 
 
-@pytest.mark.parametrize("package", ["flax_models"])
+@pytest.mark.parametrize("package", ["flax_models", "data_prep", "repro"])
 def test_no_import_cycles(package):
     assert_no_cycles(package)
+
+
+# repro's three rooms (docs/design.md): study orchestrates training and reads what report reads; training
+# knows nothing of the grid; report reads results files only. The top-level modules are shared by all three.
+ROOMS_MAY_NOT_IMPORT = {
+    "repro.training": ("repro.study", "repro.report"),
+    "repro.report": ("repro.study", "repro.training", "jax", "flax", "optax", "orbax", "flax_models", "data_prep"),
+}
+TOP_LEVEL_MAY_IMPORT_ROOMS = {"repro.__main__"}
+
+
+def external_imports(root: Path, package: str) -> dict[str, dict[str, int]]:
+    """module -> {any imported module name (dotted, as written): line}, every import, lazy ones too."""
+    out: dict[str, dict[str, int]] = {}
+    for name, file in module_names(root, package).items():
+        edges = out.setdefault(name, {})
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    edges.setdefault(alias.name, node.lineno)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                for alias in node.names:
+                    edges.setdefault(f"{node.module}.{alias.name}", node.lineno)
+    return out
+
+
+def room_violations(root: Path = ROOT) -> list[str]:
+    found = []
+    for module, imports in external_imports(root, "repro").items():
+        forbidden = next((v for k, v in ROOMS_MAY_NOT_IMPORT.items() if module == k or module.startswith(k + ".")),
+                         None)
+        if forbidden is None and module.count(".") == 1 and module not in TOP_LEVEL_MAY_IMPORT_ROOMS:
+            forbidden = ("repro.study", "repro.training", "repro.report")   # the shared floor imports no room
+        for target, line in imports.items():
+            if any(target == f or target.startswith(f + ".") for f in forbidden or ()):
+                found.append(f"{module} (line {line}) imports {target}")
+    return found
+
+
+def test_the_rooms_of_repro_import_only_downwards():
+    assert room_violations() == []
+
+
+def test_a_planted_upward_import_is_found(tmp_path):
+    for sub in ("repro/report", "repro/training", "repro/study"):
+        (tmp_path / sub).mkdir(parents=True)
+        (tmp_path / sub / "__init__.py").write_text("")
+    (tmp_path / "repro" / "__init__.py").write_text("")
+    (tmp_path / "repro" / "results.py").write_text("def f():\n    from repro.study import cell\n")
+    (tmp_path / "repro" / "report" / "rows.py").write_text("import jax.numpy as jnp\n")
+    (tmp_path / "repro" / "training" / "loop.py").write_text("from repro.study.cell import x\n")
+    assert sorted(room_violations(tmp_path)) == [
+        "repro.report.rows (line 1) imports jax.numpy", "repro.results (line 2) imports repro.study.cell",
+        "repro.training.loop (line 1) imports repro.study.cell.x"]
+
+
+def test_the_report_imports_no_jax():
+    """The report runs where the study's results were copied to, a laptop without jax's weight."""
+    code = "import sys, repro.report, repro.results; bad = [m for m in ('jax', 'flax', 'optax', 'torch') if m in sys.modules]; assert not bad, bad"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_repro_top_level_is_about_a_dozen_modules():
+    top = sorted(p.name for p in (ROOT / "repro").glob("*.py"))
+    assert len(top) <= 13, top
 
 
 def test_a_planted_lazy_circle_is_found(tmp_path):

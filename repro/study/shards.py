@@ -9,7 +9,7 @@ completions count).
 Which cells a shard runs (`select`): the grid is cut into units that must stay together, a (model,
 intermediate task, seed) with all its target cells (the intermediate model is trained once, by the shard
 that owns it) or a single cell without intermediate training. Units go to shards by the plan's training
-FLOPs (repro.plan), greedy longest-processing-time first: the costliest unit to the least loaded shard. A
+FLOPs (repro.study.plan), greedy longest-processing-time first: the costliest unit to the least loaded shard. A
 unit the plan cannot price counts as the mean of the others. The first shard to get here writes the
 assignment to `<output_dir>/.shards/<N>-<hash of the cell ids>.json` (under a lock); every other shard, and
 every rerun, reads it, so all agree even if their environments would price a phase differently.
@@ -26,7 +26,7 @@ from typing import Mapping
 
 from repro import rundir
 from repro.config import Config
-from repro.errors import OutputDirError, UserError
+from repro.errors import UserError, writing
 
 SHARDS = ".shards"
 
@@ -114,7 +114,7 @@ def resolve(flag: str | None = None, count: int | None = None,
 
 def unit_of(cell: Config) -> str:
     """The cells that must run in one shard: those sharing an intermediate run; else the cell alone."""
-    from repro.cell import cell_config, intermediate_dir
+    from repro.study.cell import cell_config, intermediate_dir
 
     c = cell_config(cell)
     return intermediate_dir(c).name if c.intermediate_task is not None else c.cell_id
@@ -168,19 +168,17 @@ def assignment(cfg: Config, count: int, cells: list[Config] | None = None) -> di
     digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:12]
     folder = Path(cfg.output_dir) / SHARDS
     path = folder / f"{count}-{digest}.json"
-    try:
+    with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise OutputDirError(f"cannot write {folder}: {e.strerror or e}") from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)   # the first shard prices the grid; the others wait, then read
         found = _read(path, ids, count)
         if found is not None:
             return found
-        from repro.plan import plan_grid
+        from repro.study.plan import plan_grid
 
-        data = {"count": count, "cells": len(ids), "cost": "training FLOPs (repro.plan, basis auto)",
+        data = {"count": count, "cells": len(ids), "cost": "training FLOPs (repro.study.plan, basis auto)",
                 "shards": split(cells, plan_grid(cfg, "auto", cells), count)}
         rundir.atomic_write(path, json.dumps(data, indent=1) + "\n")
         return {**data, "path": str(path)}

@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from repro.results import CellResults
-from repro.stats import mean_std
+from repro.report.stats import mean_std
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTED = "supported", "not supported", "not tested"
 FAMILIES = ("bert", "roberta", "xlnet")
@@ -92,7 +92,7 @@ def _intermediate(cell) -> str:
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float, int]:
-    """repro.stats.mean_std, with a single seed's (undefined) spread counted as 0 in the ≈ tolerance."""
+    """repro.report.stats.mean_std, with a single seed's (undefined) spread counted as 0 in the ≈ tolerance."""
     mean, std, n = mean_std(xs)
     return mean, (std if n > 1 else 0.0), n
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from repro import console, distributed, progress, signals
-from repro.cell import is_finished, run_cell
+from repro import console, progress, signals
+from repro.training import distributed
+from repro.study.cell import is_finished, run_cell
 from repro.config import Config
 from repro.errors import one_line
 
@@ -14,7 +15,7 @@ log = logging.getLogger("repro")
 
 
 def run_grid(cfg: Config, cells: list[Config] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
-    """Every cell of the grid, or the given ones (a shard's: repro.shards.select); returns (ran, skipped,
+    """Every cell of the grid, or the given ones (a shard's: repro.study.shards.select); returns (ran, skipped,
     failed: cell_id -> one-line reason)."""
     cells = cfg.cells() if cells is None else cells
     mesh = distributed.make_mesh(cfg.mesh.data)

@@ -22,8 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import data_prep as dp
-from repro import inputs, progress, rundir, tables
-from repro.cell import cell_config, eval_languages, eval_split
+from repro.study import inputs
+from repro import progress, rundir, tables
+from repro.study.cell import cell_config, eval_languages, eval_split
 from repro.config import Config
 from repro.errors import ConfigError, DataError, ModelError, UserError
 

@@ -13,8 +13,9 @@ import jax
 import numpy as np
 
 import data_prep as dp
-from repro import distributed, signals
-from repro.inputs import usable_length
+from repro.training import distributed
+from repro import signals
+from flax_models import usable_length
 
 
 def _round_up(n: int, k: int) -> int:
@@ -56,14 +57,6 @@ def zero_shot_eval(task, test: dict, featurize, params, compiled, batch_size: in
         raw = predict(params, feats, compiled, batch_size, buckets, mesh)
         per_language[lang], scores[lang] = score(task, feats, raw, examples, lang)
     return scores, per_language
-
-
-def summary(per_language: dict[str, float]) -> dict:
-    """average, average_non_english and transfer_gap (en minus the mean of the others) of the scores."""
-    mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
-    non_en = mean([v for k, v in per_language.items() if k != "en"])
-    gap = per_language["en"] - non_en if "en" in per_language and non_en is not None else None
-    return {"average": mean(list(per_language.values())), "average_non_english": non_en, "transfer_gap": gap}
 
 
 def measure_latency(params, compiled, model, lat, dtype: str, mesh) -> dict:

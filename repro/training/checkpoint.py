@@ -30,8 +30,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from repro import distributed
-from repro.errors import CheckpointMismatchError, OutputDirError
+from repro.training import distributed
+from repro.errors import CheckpointMismatchError, OutputDirError, writing
 from repro.rundir import atomic_write, first_difference
 
 log = logging.getLogger("repro")
@@ -137,23 +137,22 @@ class CheckpointStore:
     # ---- saving ---------------------------------------------------------------------------------
     def _save(self, mngr: ocp.CheckpointManager, step: int, tree, meta: dict) -> None:
         folder = Path(mngr.directory)
-        try:
-            if step in mngr.all_steps():
-                # Only after a resume replays a step whose save outlived the crash; the replay rewrites it.
-                mngr.delete(step)
-            meta = {**meta, "fingerprint": fingerprint(tree), "identity": self.identity}
-            mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(tree),
-                                                    meta=ocp.args.JsonSave(meta)))
-            mngr.wait_until_finished()
-            if self.writer:
-                write_checksums(folder / str(step))
-        except OSError as e:   # disk full, permissions: name the folder
-            raise OutputDirError(f"cannot write checkpoint {folder / str(step)}: {e.strerror or e}") from e
-        except ValueError as e:   # tensorstore reports file-system errors as ValueError("RESOURCE_EXHAUSTED: ...")
-            why = _storage_failure(e)
-            if why is None:
-                raise
-            raise OutputDirError(f"cannot write checkpoint {folder / str(step)}: {why}") from e
+        with writing(folder / str(step), "write checkpoint"):   # disk full, permissions: name the folder
+            try:
+                if step in mngr.all_steps():
+                    # Only after a resume replays a step whose save outlived the crash; the replay rewrites it.
+                    mngr.delete(step)
+                meta = {**meta, "fingerprint": fingerprint(tree), "identity": self.identity}
+                mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(tree),
+                                                        meta=ocp.args.JsonSave(meta)))
+                mngr.wait_until_finished()
+                if self.writer:
+                    write_checksums(folder / str(step))
+            except ValueError as e:   # tensorstore reports file-system errors as ValueError("RESOURCE_EXHAUSTED: ...")
+                why = _storage_failure(e)
+                if why is None:
+                    raise
+                raise OutputDirError(f"cannot write checkpoint {folder / str(step)}: {why}") from e
 
     def save_latest(self, step: int, state: dict, meta: dict) -> None:
         self._save(self.latest, step, state, meta)
