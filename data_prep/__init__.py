@@ -5,7 +5,7 @@ See docs/design.md (the contract) and docs/data.md (sources, formats, hyper-para
 from . import errors
 from .batching import Batcher, collect_outputs, default_buckets
 from .errors import MissingDataError, NoGoldError, SourceUnavailableError
-from .evaluation import evaluate, postprocess, references
+from .evaluation import evaluate, per_example, postprocess, references
 from .examples import Candidates, Example, Split
 from .features import IGNORE, Features, featurize
 from .gold import gold_problem
@@ -14,7 +14,7 @@ from .tasks import KINDS, TASKS, HParams, TaskSpec, get_task, register_task
 from .tokenization import FAMILIES, load_tokenizer, synthetic_tokenizer, tokenizer_family
 
 __all__ = [
-    "Batcher", "collect_outputs", "default_buckets", "evaluate", "postprocess", "references", "SOURCES",
+    "Batcher", "collect_outputs", "default_buckets", "evaluate", "per_example", "postprocess", "references", "SOURCES",
     "Candidates", "Example", "Split", "load_examples", "source_languages", "IGNORE", "Features", "featurize",
     "KINDS", "TASKS", "HParams", "TaskSpec", "get_task", "register_task", "FAMILIES", "load_tokenizer",
     "synthetic_tokenizer", "tokenizer_family", "MissingDataError", "NoGoldError", "SourceUnavailableError",

@@ -145,3 +145,39 @@ def evaluate(task, predictions, references_, language: str | None = None) -> dic
     if task.name == "lareqa":
         return metrics.map_at_k(refs, predictions, TOP_K)
     return {**metrics.top1_accuracy(refs, predictions), **metrics.map_at_k(refs, predictions, TOP_K)}
+
+
+def per_example(task, predictions, references_, language: str | None = None) -> tuple[str, list[list[float]]]:
+    """(kind, rows): one row per example for `metrics.from_rows`, whose metric over all rows is `evaluate`'s
+    primary metric (task.metric) on the same predictions. Same inputs and refusals as `evaluate`."""
+    task = get_task(task)
+    refs = list(references_)
+    examples = refs if refs and isinstance(refs[0], Example) else None
+    evaluate(task, predictions, references_, language)   # the same checks (gold, lengths); raises as it does
+    if examples is not None:
+        if isinstance(predictions, dict):
+            predictions = [predictions.get(e.id) for e in examples]
+        language = language or examples[0].language
+        refs = references(task, examples)
+    predictions = list(predictions)
+    kind = task.kind
+    if kind in ("classification", "pair_classification", "multiple_choice"):
+        return "accuracy", [[float(p == g)] for p, g in zip(predictions, refs)]
+    if kind == "regression":
+        return "pearson", [[float(p), float(g)] for p, g in zip(predictions, refs)]
+    if kind == "tagging":
+        if task.metric != "f1":
+            raise ValueError(f"per_example: tagging metric {task.metric!r} has no per-example rows")
+        return "span_f1", [list(map(float, metrics.span_counts(g, p))) for g, p in zip(refs, predictions)]
+    if kind == "qa":
+        one = ((lambda g, p: metrics.mlqa_em_f1([g], [p], language)) if task.name == "mlqa"
+               else (lambda g, p: metrics.squad_em_f1([g], [p])))
+        return "mean", [[one(g, p)[task.metric]] for g, p in zip(refs, predictions)]
+    if task.name == "mewslix":
+        return "mean", [[metrics.mrr_at_k([g], [p], TOP_K)[task.metric]] for g, p in zip(refs, predictions)]
+    if task.name == "lareqa":
+        return "mean", [[metrics.map_at_k([g], [p], TOP_K)[task.metric]] for g, p in zip(refs, predictions)]
+    if task.metric == "accuracy":   # tatoeba: top-1
+        return "accuracy", [[float(len(p) > 0 and list(p)[0] == (g[0] if isinstance(g, (list, tuple)) else g))]
+                            for g, p in zip(refs, predictions)]
+    return "mean", [[metrics.map_at_k([g], [p], TOP_K)[task.metric]] for g, p in zip(refs, predictions)]

@@ -179,3 +179,37 @@ def top1_accuracy(golds, ranked) -> dict:
     """Tatoeba: the nearest candidate must be the gold translation."""
     return accuracy([g[0] if isinstance(g, (list, tuple)) else g for g in golds],
                     [list(r)[0] if len(r) else None for r in ranked])
+
+
+# --- per example: the rows a paired bootstrap resamples --------------------------------------------
+# Each scored example becomes one row of numbers such that the metric of any sample of examples is
+# `from_rows(kind, rows of the sample)`, equal to the scorer above on the same examples:
+#   accuracy  [correct]                 100 * mean                       (classification, choice, top-1)
+#   span_f1   [correct, predicted, gold] chunks; 100 * 2 sum(c) / (sum(p) + sum(g))   (seqeval micro F1)
+#   mean      [score]                   mean of per-example 0-100 scores (QA F1, MRR / mAP@k)
+#   pearson   [prediction, gold]        100 * Pearson r                  (regression)
+ROW_KINDS = ("accuracy", "span_f1", "mean", "pearson")
+
+
+def from_rows(kind: str, rows) -> float:
+    """The metric (0-100) of the examples whose rows are given (rows: (n, k) array-like)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.ndim != 2 or not len(rows):
+        raise ValueError(f"from_rows({kind!r}): need a non-empty (n, k) array, got shape {rows.shape}")
+    if kind == "accuracy":
+        return 100.0 * float(rows[:, 0].mean())
+    if kind == "span_f1":
+        c, p, g = rows[:, 0].sum(), rows[:, 1].sum(), rows[:, 2].sum()
+        return 100.0 * float(2 * c / (p + g)) if p + g else 0.0
+    if kind == "mean":
+        return float(rows[:, 0].mean())
+    if kind == "pearson":
+        return 100.0 * float(np.corrcoef(rows[:, 0], rows[:, 1])[0, 1])
+    raise ValueError(f"from_rows: unknown kind {kind!r} (one of {', '.join(ROW_KINDS)})")
+
+
+def span_counts(gold_tags, pred_tags) -> tuple[int, int, int]:
+    """(correct, predicted, gold) chunks of one sentence; summed over sentences they give `seqeval_f1`
+    (the joined sequence puts an "O" between sentences, so no chunk crosses one)."""
+    gold, pred = chunks.chunks([list(gold_tags)]), chunks.chunks([list(pred_tags)])
+    return len(gold & pred), len(pred), len(gold)

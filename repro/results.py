@@ -17,8 +17,9 @@ import numpy as np
 from repro import typed
 from repro.errors import UserError
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)   # 1: no missing_languages / dropped (read as empty)
+SCHEMA_VERSION = 3
+# 1: no missing_languages / dropped (read as empty); 2: no learning curve, time split, train_size, predictions
+READABLE_VERSIONS = (1, 2, 3)
 RESULTS_NAME = "results.json"
 
 
@@ -52,6 +53,26 @@ class ParamCounts:
 
 
 @dataclasses.dataclass(frozen=True)
+class CurvePoint:
+    """One English dev evaluation of a phase: the score against the training spent to reach it."""
+
+    step: int                        # micro-steps done
+    examples: int                    # training examples seen (real, not padding)
+    flops: float                     # cumulative training FLOPs (TrainingRecord.flops' rule)
+    dev: float                       # the phase task's primary metric on its English dev set
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Where a phase's wall time went (seconds, summed over resumed attempts); the rest of wall_time_s is
+    the training steps themselves and their data."""
+
+    compile_s: float                 # the train-step calls that compiled (one step's run included)
+    eval_s: float                    # dev evaluations
+    checkpoint_s: float              # latest/best checkpoint writes
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingRecord:
     """The cost of one training phase; `flops` = 3 x analytic forward per real example at its bucket length."""
 
@@ -66,6 +87,8 @@ class TrainingRecord:
     best_dev: float | None = None
     compilations: int | None = None  # train_step traces of the run
     train_task: str | None = None    # the task whose data trained a target that has no train split
+    curve: tuple[CurvePoint, ...] = ()   # every dev evaluation, in step order (schema 3)
+    timing: Timing | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +148,10 @@ class CellResults:
     # "<phase> <task> <split>/<lang>" -> reason -> rows the loaders dropped (no gold label, answer not found).
     dropped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     checkpoint: str | None = None    # the orbax folder of the checkpoint evaluated
+    # The cap on the target's training examples (the grid's sample-efficiency axis); None: all of them.
+    train_size: int | None = None
+    eval_examples: dict[str, int] = dataclasses.field(default_factory=dict)   # language -> examples scored
+    predictions: str | None = None   # the per-example predictions file, beside results.json (PREDICTIONS_NAME)
     finished_at: str | None = None
 
     # ---- assembling, reading and writing ---------------------------------------------------------
@@ -211,3 +238,81 @@ def load_cells(results_dir: str | Path) -> list[CellResults]:
                                f"{RESULTS_NAME} ({seen[c.cell_id].parent.name}, {path.parent.name})")
         seen[c.cell_id] = path
     return sorted(cells, key=lambda c: c.cell_id)
+
+
+# ---- per-example predictions: what a paired test resamples -----------------------------------------
+PREDICTIONS_NAME = "predictions.json"
+PREDICTIONS_FORMAT = "xtreme-transfer-predictions"
+PREDICTIONS_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguagePredictions:
+    ids: tuple[str, ...]             # the examples' ids (the same evaluation subset in every cell and seed)
+    rows: tuple[tuple[float, ...], ...]   # one row per example (data_prep.metrics.from_rows' rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """`<cell dir>/predictions.json`: per language, each scored example's id and its metric row, so that any
+    comparison can be re-tested (paired by example id) without re-running the cell.
+    `data_prep.metrics.from_rows(kind, rows)` of a language's rows is its per_language score."""
+
+    format: str
+    version: int
+    cell_id: str
+    task: str
+    metric: str
+    kind: str                        # accuracy | span_f1 | mean | pearson (data_prep.metrics.ROW_KINDS)
+    languages: dict[str, LanguagePredictions]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | Path) -> "Predictions":
+        def error(message: str) -> ResultsError:
+            return ResultsError(f"{where}: {message}")
+
+        if not isinstance(data, dict) or data.get("format") != PREDICTIONS_FORMAT:
+            raise error(f"not a predictions file (format is not {PREDICTIONS_FORMAT!r})")
+        if data.get("version") != PREDICTIONS_VERSION:
+            raise error(f"predictions version {data.get('version')!r}, this version reads {PREDICTIONS_VERSION}")
+        preds = typed.build(cls, data, error)
+        for lang, p in preds.languages.items():
+            if len(p.ids) != len(p.rows) or not p.rows:
+                raise error(f"languages.{lang}: {len(p.ids)} ids for {len(p.rows)} rows")
+            if len({len(r) for r in p.rows}) != 1:
+                raise error(f"languages.{lang}: rows of different lengths")
+            if len(set(p.ids)) != len(p.ids):
+                raise error(f"languages.{lang}: repeated example ids")
+        return preds
+
+    def to_dict(self) -> dict:
+        return typed.plain(self)
+
+    def write(self, path: Path) -> None:
+        from repro.rundir import atomic_write
+
+        atomic_write(path, json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
+
+    def rows(self, language: str) -> np.ndarray:
+        return np.asarray(self.languages[language].rows, dtype=np.float64)
+
+
+def make_predictions(cell_id: str, task: str, metric: str, kind: str,
+                     languages: dict[str, tuple[list[str], list[list[float]]]]) -> Predictions:
+    return Predictions.from_dict({"format": PREDICTIONS_FORMAT, "version": PREDICTIONS_VERSION, "cell_id": cell_id,
+                                  "task": task, "metric": metric, "kind": kind,
+                                  "languages": {lang: {"ids": list(ids), "rows": rows}
+                                                for lang, (ids, rows) in languages.items()}},
+                                 f"predictions of {cell_id}")
+
+
+def load_predictions(cell_dir: str | Path, cell: "CellResults") -> Predictions | None:
+    """The predictions file of `cell` (its results.json is in cell_dir); None for a cell written before
+    schema 3 (it kept none)."""
+    if cell.predictions is None:
+        return None
+    path = Path(cell_dir) / cell.predictions
+    preds = Predictions.from_dict(read_json(path), path)
+    if preds.cell_id != cell.cell_id:
+        raise ResultsError(f"{path}: predictions of {preds.cell_id!r}, not of the cell {cell.cell_id!r} beside it")
+    return preds

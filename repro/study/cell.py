@@ -30,7 +30,7 @@ from repro.training import steps
 from repro.config import Config
 from repro.environment import environment
 from repro.errors import ConfigError, DataError, ModelError
-from repro.results import RESULTS_NAME, CellResults, ResultsError, load_cell
+from repro.results import PREDICTIONS_NAME, RESULTS_NAME, CellResults, make_predictions, ResultsError, load_cell
 from repro.training.loop import TrainingPlan, flops_per_example, train_phase
 
 log = logging.getLogger("repro")
@@ -89,7 +89,8 @@ class TrainingData:
             self.dev_source = f"{train_split} (held out: {holdout})"
         else:
             dev_split = cfg.eval.dev_split if cfg.eval.dev_split in task.splits else "test"
-            self.dev_examples = inputs.load_split(cfg, task, dev_split, self.lang, phase_cfg.max_dev_examples)
+            self.dev_examples = inputs.load_split(cfg, task, dev_split, self.lang, phase_cfg.max_dev_examples,
+                                                  for_eval=True)
             self.dev_source = dev_split
         # Rows the loaders dropped (no gold label, answer not in its context): recorded in results.json.
         self.dropped = {f"{key} {task.name} {name}/{self.lang}": d for name, d in
@@ -131,8 +132,9 @@ def _intermediate_snapshot(cfg: Config) -> dict:
 
 
 _INTERMEDIATE_STATS = ("task", "train_examples", "epochs", "steps", "tokens", "flops", "wall_time_s", "best_step",
-                       "best_dev")
+                       "best_dev", "curve", "timing")
 _TARGET_STATS = _INTERMEDIATE_STATS + ("compilations",)
+_OPTIONAL_STATS = ("curve", "timing")   # absent from an intermediate model trained by an older version
 
 
 def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
@@ -234,7 +236,7 @@ def load_eval_splits(cfg: Config, target) -> tuple[str, dict, dict]:
     test, missing = {}, {}
     for lang in eval_languages(cfg, target):
         try:
-            test[lang] = inputs.load_split(cfg, target, split, lang, cfg.eval.max_examples)
+            test[lang] = inputs.load_split(cfg, target, split, lang, cfg.eval.max_examples, for_eval=True)
         except DataError as e:
             absent = isinstance(e.__cause__, dp.MissingDataError) and e.__cause__.what in ("language", "split")
             if not (absent and cfg.eval.missing_languages == "skip"):
@@ -272,12 +274,12 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
         source = fm.from_pretrained(model_dir, head=int_head, num_labels=int_labels, dtype=inputs.dtype_of(cfg))
         if not fm.transfer_encoder(source, model):
             raise ModelError(f"transfer_encoder copied nothing from {model_dir}")
-        intermediate_stats = {k: stats[k] for k in _INTERMEDIATE_STATS}
+        intermediate_stats = {k: stats[k] for k in _INTERMEDIATE_STATS if k in stats or k not in _OPTIONAL_STATS}
         intermediate_dropped = stats.get("dropped", {})
 
     result = phase.run(cfg, model, head, num_labels, out / "target", mesh,
                        _identity(cfg, "target", target, head, num_labels, snapshot), cfg.cell_id)
-    scores, per_language = inference.zero_shot_eval(
+    scores, per_language, (row_kind, rows) = inference.zero_shot_eval(
         target, test, lambda ex: inputs.featurize(cfg, target, ex, tokenizer), result.params, result.compiled,
         cfg.eval.batch_size, phase.buckets, mesh)
 
@@ -312,8 +314,13 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
                                                 dtype, mesh),
         "checkpoint": result.checkpoint,
         "environment": environment(),
+        "train_size": cfg.target.max_train_examples,
+        "eval_examples": {lang: len(examples) for lang, examples in test.items()},
+        "predictions": PREDICTIONS_NAME,
     })
+    predictions = make_predictions(cfg.cell_id, target.name, target.metric, row_kind, rows)
     if jax.process_index() == 0:
+        predictions.write(out / PREDICTIONS_NAME)   # before results.json: a finished cell has both
         results.write(out / RESULTS_NAME)
     log.info("cell %s: %s %s", cfg.cell_id, target.metric,
              " ".join(f"{k}={v:.2f}" for k, v in per_language.items()))

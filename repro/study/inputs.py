@@ -169,18 +169,26 @@ def check_max_length(cfg: Config, model, *tasks) -> None:
 DATA_ERRORS = (dp.MissingDataError, dp.NoGoldError, dp.SourceUnavailableError)
 
 
+# Evaluation examples (dev and test, and the synthetic generator's) are drawn with this seed, never the cell's:
+# every seed and both arms of a comparison are scored on the same examples, so differences can be paired.
+EVAL_SUBSET_SEED = 0
+
+
 def load_split(cfg: Config, task, split: str, language: str, max_examples: int | None, *,
-               require_gold: bool = True, holdout: int | None = None, part: str = "all") -> list:
+               require_gold: bool = True, holdout: int | None = None, part: str = "all",
+               for_eval: bool = False) -> list:
     """The examples of (task, split, language) from the configured source, or a one-line DataError whose
     cause is data_prep's MissingDataError / NoGoldError / SourceUnavailableError (or a malformed file).
 
     holdout/part: a fixed seeded sample of `holdout` examples ("held") and the rest ("rest"), so that a
-    phase can pick checkpoints on examples it does not train on. max_examples subsets what is returned.
+    phase can pick checkpoints on examples it does not train on. max_examples subsets what is returned:
+    with the cell's seed for training data, with EVAL_SUBSET_SEED for evaluation data (`for_eval`).
     """
+    seed = EVAL_SUBSET_SEED if for_eval else cfg.cell.seed
     where = f"{cfg.data.source}{' ' + cfg.data.data_dir if cfg.data.data_dir else ''}"
     try:
         examples = dp.load_examples(task, split, language, source=cfg.data.source, data_dir=cfg.data.data_dir,
-                                    seed=cfg.cell.seed, require_gold=require_gold)
+                                    seed=seed, require_gold=require_gold)
     except DATA_ERRORS as e:
         raise DataError(f"data: {e}") from e
     except (OSError, ValueError) as e:   # malformed rows, unknown labels, unreadable files
@@ -194,7 +202,7 @@ def load_split(cfg: Config, task, split: str, language: str, max_examples: int |
         held = set(random.Random(HOLDOUT_SEED).sample(range(len(examples)), holdout))
         examples = [e for i, e in enumerate(examples) if (i in held) == (part == "held")]
     if max_examples is not None and len(examples) > max_examples:
-        keep = sorted(random.Random(cfg.cell.seed).sample(range(len(examples)), max_examples))
+        keep = sorted(random.Random(seed).sample(range(len(examples)), max_examples))
         examples = [examples[i] for i in keep]
     return dp.Split(examples, dropped)
 

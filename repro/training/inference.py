@@ -42,21 +42,29 @@ def predict(params, feats, compiled, batch_size: int, buckets, mesh) -> dict:
 
 def score(task, feats, raw, examples, language) -> tuple[float, dict]:
     """(primary metric, every metric) of the predictions against the examples' gold labels."""
+    primary, scores, _ = score_with_rows(task, feats, raw, examples, language)
+    return primary, scores
+
+
+def score_with_rows(task, feats, raw, examples, language) -> tuple[float, dict, tuple[str, list]]:
+    """score's (primary, every metric) and the per-example rows (kind, rows) of data_prep.per_example."""
     preds = dp.postprocess(task, feats, raw)
     scores = {k: float(v) for k, v in dp.evaluate(task, preds, examples, language=language).items()}
     if task.metric not in scores:
         raise RuntimeError(f"data_prep.evaluate gave no {task.metric!r} for {task.name}: {sorted(scores)}")
-    return scores[task.metric], scores
+    return scores[task.metric], scores, dp.per_example(task, preds, examples, language)
 
 
 def zero_shot_eval(task, test: dict, featurize, params, compiled, batch_size: int, buckets, mesh):
-    """Scores of every language in `test` (language -> examples): (all metrics, primary metric) per language."""
-    scores, per_language = {}, {}
+    """Per language in `test` (language -> examples): all metrics, the primary metric, and
+    (example ids, per-example rows) with the rows' kind."""
+    scores, per_language, rows, kind = {}, {}, {}, None
     for lang, examples in test.items():
         feats = featurize(examples)
         raw = predict(params, feats, compiled, batch_size, buckets, mesh)
-        per_language[lang], scores[lang] = score(task, feats, raw, examples, lang)
-    return scores, per_language
+        per_language[lang], scores[lang], (kind, lang_rows) = score_with_rows(task, feats, raw, examples, lang)
+        rows[lang] = ([e.id for e in examples], lang_rows)
+    return scores, per_language, (kind, rows)
 
 
 def measure_latency(params, compiled, model, lat, dtype: str, mesh) -> dict:

@@ -219,6 +219,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         store.drop_best_after(int(state["step"]))
         log.info("%s: resumed at step %d (epoch %d, batch %d)", label, int(state["step"]), meta["epoch"],
                  meta["batch_index"])
+    meta.setdefault("curve", [])   # (checkpoints of an older version have none)
+    # Where the phase's wall time goes, summed over resumed attempts: compilation (the train-step calls that
+    # traced, one step's run included), dev evaluation, checkpoint writes; the rest is training and data.
+    timing = meta.setdefault("timing", {"compile_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0})
     step = int(state["step"])
     tlog = _TrainLog(phase_dir / "train_log.jsonl", step, is_main)
     t0 = time.perf_counter()
@@ -257,15 +261,25 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     def save(final: bool) -> None:
         drain()
         if step % eval_every == 0 or final:
+            t = time.perf_counter()
             score, scores = dev_eval(state["params"], comp)
-            tlog.write({"step": step, "dev": score, "dev_scores": scores})
+            timing["eval_s"] += time.perf_counter() - t
+            tlog.write({"step": step, "dev": score, "dev_scores": scores, "examples": meta["examples_seen"],
+                        "flops": meta["flops"]})
+            # The learning curve: the dev score against the training spent to reach it (results.json).
+            meta["curve"].append({"step": step, "examples": int(meta["examples_seen"]), "flops": float(meta["flops"]),
+                                  "dev": float(score)})
             if meta["best_dev"] is None or score > meta["best_dev"]:
                 meta.update(best_dev=score, best_step=step, dev_scores=scores)
+                t = time.perf_counter()
                 store.save_best(step, state["params"], {"dev": score, "dev_scores": scores, "step": step})
+                timing["checkpoint_s"] += time.perf_counter() - t
         meta.update(epoch=epoch, batch_index=index,
                     wall_time_s=wall_before + time.perf_counter() - t0)
         tlog.flush()
+        t = time.perf_counter()
         store.save_latest(step, state, meta)
+        timing["checkpoint_s"] += time.perf_counter() - t
 
     ticker = progress.Ticker(label, total=total_steps, unit="step", initial=step)
     signals.where.update(label=label, step=step)
@@ -276,7 +290,11 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                 for batch, _position in train_batcher.iterate(epoch, start=index):
                     inputs = _model_inputs(batch, plan.kind)
                     global_batch = distributed.global_batch(inputs, comp.batch_sharding)
+                    traces, t = comp.traces, time.perf_counter()
                     state, metrics = comp.train_step(state, global_batch)
+                    if comp.traces != traces:
+                        jax.block_until_ready(metrics)
+                        timing["compile_s"] += time.perf_counter() - t
                     drain()
                     step += 1
                     signals.where["step"] = step
@@ -308,7 +326,8 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
              "flops": int(meta["flops"]), "wall_time_s": round(float(meta["wall_time_s"]), 3),
              "best_step": int(best_step), "best_dev": float(best_meta["dev"]),
              "updates": int(math.ceil(step / spec.accumulation)),
-             "examples_seen": int(meta["examples_seen"])}
+             "examples_seen": int(meta["examples_seen"]), "curve": list(meta["curve"]),
+             "timing": {k: round(float(v), 3) for k, v in timing.items()}}
     return TrainingOutcome(params=best_params, best_step=int(best_step), best_dev=float(best_meta["dev"]),
                        dev_scores=best_meta["dev_scores"], stats=stats,
                        compilations=comp.traces - traces_before,
