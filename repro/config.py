@@ -112,6 +112,9 @@ class GridConfig:
     intermediate_tasks: tuple[str, ...] = ("none",)   # "none" = no intermediate training
     target_tasks: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
+    # The sample-efficiency axis: caps on the target's English training examples ("all": no cap). Empty:
+    # not an axis (target.max_train_examples applies). Set, each cell's id ends in __n<size>.
+    train_sizes: tuple[int | Literal["all"], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +125,7 @@ class CellConfig:
     intermediate_task: str | None = None
     target_task: str | None = None
     seed: int | None = None
+    train_size: int | Literal["all"] | None = None   # only with grid.train_sizes (the first one where unset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,10 +164,16 @@ class Config:
             intermediate_task=first(c.intermediate_task, self.grid.intermediate_tasks, "intermediate_task"),
             target_task=first(c.target_task, self.grid.target_tasks, "target_task"),
             seed=first(c.seed, self.grid.seeds, "seed"),
+            train_size=c.train_size if c.train_size is not None or not self.grid.train_sizes
+            else self.grid.train_sizes[0],
         )
         if cell.model not in self.models:
             raise ConfigError(f"config: cell.model={cell.model!r} is not one of models: {', '.join(self.models)}")
-        return _with_target_overrides(dataclasses.replace(self, cell=cell))
+        resolved = _with_target_overrides(dataclasses.replace(self, cell=cell))
+        if cell.train_size is None:
+            return resolved
+        cap = None if cell.train_size == "all" else cell.train_size
+        return dataclasses.replace(resolved, target=dataclasses.replace(resolved.target, max_train_examples=cap))
 
     def cells(self) -> list["Config"]:
         """The grid's cross product models × intermediate tasks × target tasks × seeds."""
@@ -176,9 +186,10 @@ class Config:
             for it in g.intermediate_tasks:
                 for tt in g.target_tasks:
                     for s in g.seeds:
-                        out.append(dataclasses.replace(
-                            self, cell=CellConfig(model=m, intermediate_task=it, target_task=tt, seed=s)
-                        ).resolved_cell())
+                        for n in g.train_sizes or (None,):
+                            out.append(dataclasses.replace(self, cell=CellConfig(
+                                model=m, intermediate_task=it, target_task=tt, seed=s, train_size=n)
+                            ).resolved_cell())
         return out
 
     @property
@@ -193,7 +204,8 @@ class Config:
     @property
     def cell_id(self) -> str:
         c = self.cell
-        return f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}"
+        size = f"__n{c.train_size}" if c.train_size is not None else ""
+        return f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}{size}"
 
 
 # Sections a per_target entry may change: the target phase and the zero-shot evaluation, minus what the shared
@@ -283,6 +295,9 @@ def _check(obj, prefix: str) -> None:
         for m in obj.intermediate_tasks + obj.target_tasks:
             if not m:
                 raise ConfigError(f"config: {prefix}: empty task name")
+        sizes = [n for n in obj.train_sizes if n != "all"]
+        if any(n <= 0 for n in sizes) or len(set(obj.train_sizes)) != len(obj.train_sizes):
+            bad("train_sizes", "must be distinct positive example counts or \"all\"")
         for f in ("intermediate_tasks", "seeds"):   # models and target_tasks: checked when the grid is built
             if not getattr(obj, f):
                 bad(f, "is empty: a grid needs at least one (intermediate_tasks: [none] = no intermediate training)")

@@ -152,6 +152,8 @@ class CellResults:
     train_size: int | None = None
     eval_examples: dict[str, int] = dataclasses.field(default_factory=dict)   # language -> examples scored
     predictions: str | None = None   # the per-example predictions file, beside results.json (PREDICTIONS_NAME)
+    # Why the intermediate phase trained on the target's own training data (e.g. MNLI -> XNLI), or None.
+    same_data_as_target: str | None = None
     finished_at: str | None = None
 
     # ---- assembling, reading and writing ---------------------------------------------------------

@@ -17,6 +17,12 @@ ErrorType = Callable[[str], Exception]
 
 
 def _type_name(tp) -> str:
+    """`int or "all"`, `str`, ...: how a config key's type reads in an error."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None))
+    if origin is Literal:
+        return " or ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

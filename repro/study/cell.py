@@ -317,6 +317,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
         "train_size": cfg.target.max_train_examples,
         "eval_examples": {lang: len(examples) for lang, examples in test.items()},
         "predictions": PREDICTIONS_NAME,
+        "same_data_as_target": inputs.repeats_target_data(cfg),
     })
     predictions = make_predictions(cfg.cell_id, target.name, target.metric, row_kind, rows)
     if jax.process_index() == 0:

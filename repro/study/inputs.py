@@ -23,6 +23,23 @@ log = logging.getLogger("repro")
 TRAIN_TASK = {"xquad": "squad", "mlqa": "squad"}
 
 
+# Intermediate tasks whose training data is a target's own English training data under another name:
+# XNLI's English train set *is* MultiNLI's (392,702 pairs both).
+SAME_TRAINING_DATA = {("mnli", "xnli"): "XNLI's English training set is MultiNLI (392,702 pairs both)"}
+
+
+def repeats_target_data(cfg: Config) -> str | None:
+    """Why the cell's intermediate phase trains on the target's own training data (so the pairing is the
+    same data trained twice, not intermediate-task transfer), or None."""
+    if cfg.intermediate_task is None:
+        return None
+    target = dp.get_task(cfg.cell.target_task)
+    inter, train = cfg.intermediate_task, train_task_of(target, cfg).name
+    if inter == train:
+        return f"the intermediate task {inter} is the data {target.name} trains on"
+    return SAME_TRAINING_DATA.get((inter, train)) or SAME_TRAINING_DATA.get((inter, target.name))
+
+
 def train_task_of(task, cfg: Config | None = None):
     """The task whose train/dev data trains a target: `data.train_tasks`, else TRAIN_TASK for targets without
     a train split, else the target itself."""

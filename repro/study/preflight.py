@@ -10,7 +10,8 @@ Nothing is featurized and no weights are read beyond their presence.
 
 Findings have a status: `problem` (the grid would fail or score without gold: exit 2), `skipped` (a language
 the source lacks, left out and recorded because `eval.missing_languages: skip`) and `unchecked` (the source
-could not be asked: hub unreachable or offline and not cached; also exit 2, the grid could not run). The
+could not be asked: hub unreachable or offline and not cached; also exit 2, the grid could not run) and `note`
+(the grid runs, but a reader must know: an intermediate task whose data is the target's own). The
 table groups the languages of one task and split that fail for the same reason; `preflight.json` in the
 output folder has every (cell, item) row.
 """
@@ -28,7 +29,7 @@ from repro.study.cell import cell_config, eval_languages, eval_split
 from repro.config import Config
 from repro.errors import ConfigError, DataError, ModelError, UserError
 
-PROBLEM, SKIPPED, UNCHECKED = "problem", "skipped", "unchecked"
+PROBLEM, SKIPPED, UNCHECKED, NOTE = "problem", "skipped", "unchecked", "note"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,12 +186,21 @@ def run(cells: list[Config]) -> list[Finding]:
             findings.append(finding)
         ticker.update(1)
     ticker.close()
+    same: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for cell in cells:
         c = cell_config(cell)
+        why = inputs.repeats_target_data(cell)
+        if why:
+            same[(cell.intermediate_task, cell.cell.target_task, why)].append(c.cell_id)
         if c.cell.model in models:
             finding = check_lengths(c, models[c.cell.model])
             if finding is not None:
                 findings.append(finding)
+    for (inter, target, why), cell_ids in same.items():
+        findings.append(Finding(Item("pairing", f"{inter}->{target}", role="intermediate"), NOTE,
+                                f"{why}: the same data trained twice, not intermediate-task transfer (the report marks it)",
+                                f"leave {inter} out of grid.intermediate_tasks for {target}, or keep it as a control",
+                                "SameData", cell_ids))
     return findings
 
 
@@ -201,11 +211,12 @@ def grouped(findings: list[Finding]) -> list[dict]:
         key = (f.status, f.item.kind, f.item.name, f.item.split, f.item.role, f.error)
         groups[key].append(f)
     rows = []
-    order = {PROBLEM: 0, UNCHECKED: 1, SKIPPED: 2}
+    order = {PROBLEM: 0, UNCHECKED: 1, SKIPPED: 2, NOTE: 3}
     for (status, kind, name, split, role, _), fs in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1:])):
         langs = [f.item.language for f in fs if f.item.language]
         cells = sorted({c for f in fs for c in f.cells})
-        what = f"model {name}" if kind == "model" else f"{name} {split} ({role})"
+        what = (f"model {name}" if kind == "model" else f"pairing {name}" if kind == "pairing"
+                else f"{name} {split} ({role})")
         rows.append({"status": status, "what": what, "languages": ", ".join(langs), "why": fs[0].why,
                      "fix": fs[0].fix, "cells": len(cells), "first_cell": cells[0]})
     return rows
@@ -224,8 +235,8 @@ def summary(findings: list[Finding]) -> str:
     count = defaultdict(int)
     for f in findings:
         count[f.status] += 1
-    cells = {c for f in findings if f.status != SKIPPED for c in f.cells}
-    parts = [f"{count[s]} {s}" for s in (PROBLEM, UNCHECKED, SKIPPED) if count[s]]
+    cells = {c for f in findings if f.status not in (SKIPPED, NOTE) for c in f.cells}
+    parts = [f"{count[s]} {s}" for s in (PROBLEM, UNCHECKED, SKIPPED, NOTE) if count[s]]
     return f"preflight: {', '.join(parts) or 'nothing to report'}; {len(cells)} cells affected"
 
 

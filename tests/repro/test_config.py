@@ -107,3 +107,27 @@ def test_per_target_of_an_unknown_task_is_refused():
     with pytest.raises(config.ConfigError, match="per_target.synth_taging='synth_taging' is not a task"):
         inputs.check_tasks(cfg)
     inputs.check_tasks(config.load(SMOKE, ["per_target={synth_qa: {target: {batch_size: 8}}}"]))   # outside the grid: kept
+
+
+def test_train_sizes_are_a_grid_axis_that_caps_the_target_training_set():
+    cfg = config.from_dict({**config.to_dict(config.load(SMOKE)), "grid": {
+        **config.to_dict(config.load(SMOKE))["grid"], "train_sizes": [100, "all"]}})
+    cells = cfg.cells()
+    assert len(cells) == 2 * len(config.load(SMOKE).cells())
+    by_id = {c.cell_id: c for c in cells}
+    small = by_id["bert-tiny__int-none__tgt-synth_sentiment__seed0__n100"]
+    full = by_id["bert-tiny__int-none__tgt-synth_sentiment__seed0__nall"]
+    assert small.target.max_train_examples == 100 and full.target.max_train_examples is None
+    assert small.intermediate == full.intermediate   # the intermediate model is shared across sizes
+    # a cell's config.yaml runs the same cell again
+    again = config.from_dict(config.to_dict(small)).resolved_cell()
+    assert again.cell_id == small.cell_id and again.target.max_train_examples == 100
+    # without the axis, ids and caps are as before
+    assert config.load(SMOKE).cells()[0].cell_id.endswith("__seed0")
+
+
+@pytest.mark.parametrize("sizes, why", [([0], "distinct positive"), ([10, 10], "distinct positive"),
+                                        (["some"], "is not a valid int or .all.")])
+def test_bad_train_sizes_name_the_key(sizes, why):
+    with pytest.raises(config.ConfigError, match=rf"grid.train_sizes.*{why}"):
+        config.load(SMOKE, [f"grid.train_sizes={sizes}"])

@@ -137,8 +137,13 @@ def test_the_paper_grid_passes_against_the_hub_with_the_real_schemas(tmp_path):
     with hub_standin.serve():
         found = preflight.run(cfg.cells())
     assert not preflight.blocking(found), preflight.report(found)
+    notes = [f for f in found if f.status == "note"]
+    found = [f for f in found if f.status != "note"]
     assert {(f.item.name, f.item.language) for f in found} == {("udpos", lang) for lang in ("lt", "pl", "uk", "wo", "ro")}
     assert {f.status for f in found} == {"skipped"} and all(len(f.cells) == 60 for f in found)
+    # MNLI -> XNLI trains XNLI's own English training data twice: noted, not blocking
+    assert [(f.item.name, len(f.cells)) for f in notes] == [("mnli->xnli", 15)]
+    assert "392,702" in notes[0].why
 
 
 def test_the_paper_grid_offline_says_what_it_could_not_check(tmp_path):
@@ -146,7 +151,7 @@ def test_the_paper_grid_offline_says_what_it_could_not_check(tmp_path):
 
     cfg = config.load(PAPER, [f"output_dir={tmp_path}", "grid.models=[mbert]", "grid.target_tasks=[xnli]"])
     with hub_standin.serve(offline=True):
-        found = preflight.run(cfg.cells())
+        found = [f for f in preflight.run(cfg.cells()) if f.status != "note"]
     assert found and {f.status for f in found} == {"unchecked"}
     assert {f.item.label for f in found if f.item.kind == "model"} == {"model mbert"}
 
@@ -163,7 +168,7 @@ def test_the_paper_grid_on_the_real_xtreme_files_lists_exactly_what_they_lack(tm
     cfg = config.load(PAPER, [f"output_dir={tmp_path}", "data.source=xtreme", f"data.data_dir={SHARED_XTREME}",
                          "eval.missing_languages=error"])
     with hub_standin.serve():   # the models still come from the (stand-in) hub
-        found = preflight.run(cfg.cells())
+        found = [f for f in preflight.run(cfg.cells()) if f.status != "note"]
     assert {f.error for f in found} == {"NoGoldError", "MissingDataError"}, preflight.report(found)
     assert {(f.item.name, f.item.split) for f in found if f.error == "NoGoldError"} == UNLABELLED
     for f in found:
@@ -174,3 +179,16 @@ def test_the_paper_grid_on_the_real_xtreme_files_lists_exactly_what_they_lack(tm
     # Every absent language is absent from the folder (a spot check of the README's list).
     absent = {(f.item.name, f.item.language) for f in found if f.error == "MissingDataError" and f.item.role == "eval"}
     assert ("xquad", "ro") in absent and ("xnli", "fr") in absent and ("xnli", "de") not in absent
+
+
+def test_an_intermediate_task_that_is_the_targets_own_data_is_noted_not_refused(tmp_path):
+    """squad -> xquad (xquad trains on squad) and mnli -> xnli are the same data trained twice."""
+    from repro.study import inputs
+
+    cfg = config.load(PAPER, [f"output_dir={tmp_path}", "grid.models=[mbert]", "grid.seeds=[0]",
+                              "grid.intermediate_tasks=[none, mnli, squad, qqp]", "grid.target_tasks=[xnli, xquad, panx]"])
+    why = {(c.intermediate_task, c.cell.target_task): inputs.repeats_target_data(c) for c in cfg.cells()}
+    assert {k for k, v in why.items() if v} == {("mnli", "xnli"), ("squad", "xquad")}
+    assert "MultiNLI" in why[("mnli", "xnli")] and "squad" in why[("squad", "xquad")]
+    r = cli("preflight", SMOKE, f"output_dir={tmp_path / 'smoke'}", "grid.intermediate_tasks=[none, synth_int_sentiment]")
+    assert r.returncode == 0 and "note" not in r.stdout   # no such pairing: nothing noted
