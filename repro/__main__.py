@@ -283,8 +283,12 @@ def _train(args) -> int:
                 if code is not None:
                     return code
             if args.command == "run":
-                from repro.study.cell import run_cell
-                results = run_cell(cfg)
+                from repro.study.cell import CellDiverged, run_cell
+                try:
+                    results = run_cell(cfg)
+                except CellDiverged as e:   # on_divergence: record: the outcome is recorded, not an error
+                    console.say(f"DIVERGED {one_line(e)}")
+                    return 0
                 if main:
                     print(f"{results.cell_id}: {results.metric} " +
                           " ".join(f"{k}={v:.2f}" for k, v in results.per_language.items()))

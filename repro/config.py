@@ -140,6 +140,10 @@ class Config:
     target: TrainingConfig = TrainingConfig()
     eval: EvalConfig = EvalConfig()
     precision: Literal["fp32", "bf16"] = "fp32"
+    # A non-finite loss or gradient norm stops the phase at that step (the last good checkpoint is kept). stop:
+    # the cell fails (exit 1; the grid goes on). record: the cell's diverged.json says where, the grid counts it
+    # finished, and the report lists it as diverged; never a score.
+    on_divergence: Literal["stop", "record"] = "stop"
     mesh: MeshConfig = MeshConfig()
     # Persistent XLA compilation cache shared by the cells of a grid (None = off).
     compilation_cache_dir: str | None = None

@@ -35,7 +35,11 @@ class CheckpointMismatchError(UserError, RuntimeError):
 
 
 class NonFiniteLossError(UserError, RuntimeError):
-    """Training produced a NaN/inf loss or gradient."""
+    """Training produced a NaN/inf loss or gradient; `step` and `checkpoint` say where (set by the loop)."""
+
+    def __init__(self, message: str, step: int | None = None, checkpoint: str | None = None):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
 
 
 @contextlib.contextmanager

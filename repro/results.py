@@ -318,3 +318,36 @@ def load_predictions(cell_dir: str | Path, cell: "CellResults") -> Predictions |
     if preds.cell_id != cell.cell_id:
         raise ResultsError(f"{path}: predictions of {preds.cell_id!r}, not of the cell {cell.cell_id!r} beside it")
     return preds
+
+
+# ---- a diverged cell: where it stopped, never a score ------------------------------------------------
+DIVERGED_NAME = "diverged.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Divergence:
+    """`<cell dir>/diverged.json` (on_divergence: record): the phase and step where the loss or gradient norm
+    stopped being finite. The report lists the cell as diverged; it has no results.json and no score."""
+
+    cell_id: str
+    phase: str                       # intermediate | target
+    step: int
+    message: str                     # the one-line error
+    last_checkpoint: str | None
+    config: dict[str, Any]
+    finished_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | Path) -> "Divergence":
+        return typed.build(cls, data, lambda m: ResultsError(f"{where}: {m}"))
+
+    def write(self, path: Path) -> None:
+        from repro.rundir import atomic_write
+
+        atomic_write(path, json.dumps(typed.plain(self), indent=1) + "\n")
+
+
+def load_divergences(results_dir: str | Path) -> list[Divergence]:
+    """Every recorded divergence under results_dir, sorted by cell id."""
+    paths = sorted((Path(results_dir) / "cells").glob(f"*/{DIVERGED_NAME}"))
+    return sorted((Divergence.from_dict(read_json(p), p) for p in paths), key=lambda d: d.cell_id)

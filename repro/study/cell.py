@@ -29,8 +29,9 @@ from repro import rundir
 from repro.training import steps
 from repro.config import Config
 from repro.environment import environment
-from repro.errors import ConfigError, DataError, ModelError
-from repro.results import PREDICTIONS_NAME, RESULTS_NAME, CellResults, make_predictions, ResultsError, load_cell
+from repro.errors import ConfigError, DataError, ModelError, NonFiniteLossError, UserError
+from repro.results import (DIVERGED_NAME, PREDICTIONS_NAME, RESULTS_NAME, CellResults, Divergence, make_predictions,
+                           ResultsError, load_cell, read_json)
 from repro.training.loop import TrainingPlan, flops_per_example, train_phase
 
 log = logging.getLogger("repro")
@@ -74,6 +75,7 @@ class TrainingData:
     def __init__(self, cfg: Config, task, phase_cfg: config.TrainingConfig, tokenizer, mesh, key: str):
         task = inputs.train_task_of(task, cfg)
         self.task = task
+        self.key = key
         self.plan = make_plan(cfg, phase_cfg, task)
         n = distributed.data_size(mesh)
         if self.plan.batch_size % n:
@@ -107,11 +109,17 @@ class TrainingData:
             raw = inference.predict(params, self.dev_feats, compiled, cfg.eval.batch_size, self.buckets, mesh)
             return inference.score(self.task, self.dev_feats, raw, self.dev_examples, self.lang)
 
-        result = train_phase(
-            phase_dir=phase_dir, model=model, plan=self.plan, train_batcher=self.batcher,
-            steps_per_epoch=len(self.batcher), train_examples=len(self.train_examples),
-            dev_eval=dev_eval, mesh=mesh, identity=identity,
-            flops_per_example=flops_per_example(model, head, num_labels), label=label)
+        try:
+            result = train_phase(
+                phase_dir=phase_dir, model=model, plan=self.plan, train_batcher=self.batcher,
+                steps_per_epoch=len(self.batcher), train_examples=len(self.train_examples),
+                dev_eval=dev_eval, mesh=mesh, identity=identity,
+                flops_per_example=flops_per_example(model, head, num_labels), label=label)
+        except NonFiniteLossError as e:   # name the cell and the phase, not only the folder
+            detail = str(e).removeprefix(f"{label}: ")
+            err = NonFiniteLossError(f"{cfg.cell_id}: {self.key} phase diverged: {detail}", e.step, e.checkpoint)
+            err.phase = self.key
+            raise err from e
         result.stats["compilations"] = result.compilations
         return result
 
@@ -169,11 +177,34 @@ def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
     return folder / "model", stats
 
 
+class CellDiverged(UserError):
+    """The cell's training diverged and, with on_divergence: record, diverged.json says where."""
+
+    def __init__(self, divergence: Divergence):
+        super().__init__(f"{divergence.message} (recorded in {DIVERGED_NAME}; the report lists it as diverged)")
+        self.divergence = divergence
+
+
+def recorded_divergence(cfg: Config) -> Divergence | None:
+    """The cell's diverged.json, where on_divergence is record and the cell diverged before."""
+    path = cell_dir(cfg) / DIVERGED_NAME
+    if cfg.on_divergence != "record" or not path.exists():
+        return None
+    try:
+        return Divergence.from_dict(read_json(path), path)
+    except ResultsError:
+        return None   # unreadable: the cell runs again
+
+
 def is_finished(cfg: Config) -> bool:
-    """The cell's results.json is there and valid (and the folder's config.yaml is this cell's)."""
+    """The cell's results.json is there and valid, or (on_divergence: record) its diverged.json; and the
+    folder's config.yaml is this cell's."""
     c = cell_config(cfg)
     path = cell_dir(c) / RESULTS_NAME
     if not path.exists():
+        if recorded_divergence(c) is not None:
+            rundir.claim_folder(cell_dir(c), config.to_dict(c), "cell", writer=False)
+            return True
         return False
     rundir.claim_folder(cell_dir(c), config.to_dict(c), "cell", writer=False)
     try:
@@ -194,13 +225,30 @@ def run_cell(cfg: Config, mesh=None) -> CellResults:
     rundir.check_writable(out)
     if distributed.main_decides(is_finished(cfg)):
         log.info("cell %s: finished already", cfg.cell_id)
-        return load_cell(out / RESULTS_NAME)
+        return _finished(cfg, out)
     with distributed.locked(out, "cell"):
         if distributed.main_decides(is_finished(cfg)):   # finished by another process between the check and the lock
-            return load_cell(out / RESULTS_NAME)
+            return _finished(cfg, out)
         if distributed.is_main():
             _set_aside_invalid_results(out / RESULTS_NAME)
-        return _run_cell(cfg, out, mesh)
+        try:
+            return _run_cell(cfg, out, mesh)
+        except NonFiniteLossError as e:
+            if cfg.on_divergence != "record":
+                raise
+            divergence = Divergence(
+                cell_id=cfg.cell_id, phase=getattr(e, "phase", "target"), step=int(e.step or 0), message=str(e),
+                last_checkpoint=e.checkpoint, config=config.to_dict(cfg),
+                finished_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            if distributed.is_main():
+                divergence.write(out / DIVERGED_NAME)
+            raise CellDiverged(divergence) from e
+
+
+def _finished(cfg: Config, out: Path) -> CellResults:
+    if not (out / RESULTS_NAME).exists():
+        raise CellDiverged(recorded_divergence(cfg))
+    return load_cell(out / RESULTS_NAME)
 
 
 def _set_aside_invalid_results(path: Path) -> None:

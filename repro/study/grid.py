@@ -7,7 +7,7 @@ import time
 
 from repro import console, progress, signals
 from repro.training import distributed
-from repro.study.cell import is_finished, run_cell
+from repro.study.cell import CellDiverged, is_finished, run_cell
 from repro.config import Config
 from repro.errors import one_line
 
@@ -40,6 +40,9 @@ def run_grid(cfg: Config, cells: list[Config] | None = None) -> tuple[list[str],
                                   f"{progress.duration(time.perf_counter() - t0)} elapsed)")
                 run_cell(cell, mesh)
                 ran.append(cell.cell_id)
+        except CellDiverged as e:   # on_divergence: record: an outcome of the cell, not a failure of the run
+            ran.append(cell.cell_id)
+            log.warning("cell %s: %s", cell.cell_id, one_line(e))
         except Exception as e:  # noqa: BLE001 - a failed cell is reported and the grid goes on
             failed[cell.cell_id] = one_line(e)
             log.error("cell %s failed: %s", cell.cell_id, one_line(e), exc_info=True)   # traceback: repro.log

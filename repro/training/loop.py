@@ -242,7 +242,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
             where = f"{phase_dir / 'ckpt' / 'latest' / str(last)}" if last is not None else "none yet"
             raise NonFiniteLossError(
                 f"{label}: non-finite training loss {m['loss']} (grad norm {m['grad_norm']}) at step {s}; "
-                f"stopped; last good checkpoint: {where}")
+                f"stopped; last good checkpoint: {where}", step=s, checkpoint=None if last is None else where)
         meta["tokens"] += int(m["tokens"])
         meta["examples_seen"] += int(m["examples"])
         meta["flops"] += example_flops * int(m["examples"])

@@ -70,3 +70,34 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     r = cli("run", SMOKE, *blow_up)        # the rerun hits the same wall and touches nothing
     assert one_line_error(r, "non-finite training loss") == err
     assert snapshot(target / "ckpt") == good
+
+
+def test_non_finite_loss_names_the_cell_phase_and_step(tmp_path):
+    r = cli("run", SMOKE, *tiny_overrides(tmp_path / "out", **{
+        "target.optimizer.learning_rate": 1e4, "target.optimizer.clip_norm": 0, "target.checkpoint_every": 1}))
+    err = one_line_error(r, f"{CELL}: target phase diverged: non-finite training loss")
+    assert " at step " in err
+
+
+def test_recorded_divergence_is_never_a_score(tmp_path):
+    """on_divergence: record: diverged.json says where, no results.json, the grid goes on and counts the cell
+    finished; a rerun does not train it again."""
+    import json
+
+    out = tmp_path / "out"
+    blow_up = tiny_overrides(out, **{"target.optimizer.learning_rate": 1e4, "target.optimizer.clip_norm": 0,
+                                     "target.checkpoint_every": 1, "on_divergence": "record"})
+    r = cli("run", SMOKE, *blow_up)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.strip().startswith(f"DIVERGED {CELL}: target phase diverged") and "diverged.json" in r.stderr
+    cell = out / "cells" / CELL
+    assert not (cell / "results.json").exists() and not (cell / "predictions.json").exists()
+    record = json.loads((cell / "diverged.json").read_text())
+    assert record["phase"] == "target" and record["step"] >= 1 and record["cell_id"] == CELL
+    before = snapshot(cell)
+    r = cli("run", SMOKE, *blow_up)         # finished (diverged) already: nothing trained, nothing touched
+    assert r.returncode == 0 and "DIVERGED" in r.stderr
+    assert snapshot(cell) == before
+    # with the default (stop), the same folder is a failure to fix, not a finished cell
+    r = cli("run", SMOKE, *blow_up[:-1])
+    assert r.returncode == 2 and "non-finite training loss" in r.stderr
