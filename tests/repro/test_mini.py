@@ -51,6 +51,7 @@ def _labelled_dev_languages(task: str) -> set[str]:
     return {p.name[len("dev-"):-len(".tsv")] for p in (SHARED_XTREME / task).glob("dev-*.tsv")}
 
 
+@pytest.mark.slow   # ~8 min on 2 cores: a real e5-small cell on real UD-POS (./run_tests.sh --run-slow)
 def test_udpos_slice_on_real_data_and_real_weights(e5_dir, tmp_path):
     out = tmp_path / "mini"
     r = cli("run", MINI, f"models.e5-small.name_or_path={e5_dir}", f"data.data_dir={SHARED_XTREME}",
