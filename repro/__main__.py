@@ -188,10 +188,15 @@ def _error(msg: str) -> int:
 def _report(args) -> int:
     from repro.report import build_report   # no jax: the report reads results files only
     from repro.results import ResultsError
+    out_dir = Path(args.out) if args.out else Path(args.results_dir) / "report"
     try:
         out = build_report(args.results_dir, args.out, args.benchmarks)
     except ResultsError as e:
         print(f"report: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as e:   # a read-only or full disk: the previous report, if any, is left as it was
+        print(f"report: error: cannot write {out_dir}: {e.strerror or e}; the previous report is unchanged",
+              file=sys.stderr)
         return EXIT_USER_ERROR
     print(f"report: wrote {out / 'report.md'}")
     return 0

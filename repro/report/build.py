@@ -65,6 +65,29 @@ def load_benchmarks(path: str | Path) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 # Aggregation
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(out_dir: Path) -> None:
+    """What a report killed mid-way (SIGKILL, power loss) left next to out_dir: its unfinished temp folder is
+    removed, and a previous report moved aside but not yet replaced is put back."""
+    for tmp in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+        pid = tmp.name.removeprefix(f".{out_dir.name}.tmp-").partition("-")[0]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        if not out_dir.exists() and (old / out_dir.name).is_dir():
+            os.rename(old / out_dir.name, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
     old = None
     if out_dir.exists():
@@ -80,6 +103,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
     """Writes the report of `results_dir` into `out_dir` (default `results_dir/report`); returns out_dir."""
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "report"
+    if out_dir.parent.is_dir():
+        _recover(out_dir)   # first: a failing report still gets the previous one back
     cells = load_cells(results_dir)
     bench = load_benchmarks(benchmarks) if benchmarks is not None else []
     checked = claims.evaluate_claims(cells)
@@ -103,7 +128,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         tables["benchmarks"] = bench
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     tmp.chmod(0o755)   # mkdtemp makes 0700: the report is for others to read (the results folder's mode rules)
     try:
         (tmp / "tables").mkdir()

@@ -167,7 +167,7 @@ def _run_main(argv, capsys):
 
 @pytest.mark.parametrize("damage, expect", [
     (lambda p: p.write_text("{not json"), "malformed JSON"),
-    (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema_version": 3})), "schema_version 3"),
+    (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema_version": 99})), "schema_version 99"),
     (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "average"})),
      "missing key 'average'"),
 ])
