@@ -45,6 +45,8 @@ def test_mini_preset_is_the_study_design():
     # checkpoints are picked on English examples held out of train (English dev stays clean).
     assert cfg.eval.split == "dev" and cfg.target.dev_from_train and cfg.intermediate.dev_from_train
     assert cfg.eval.missing_languages == "skip"
+    # A result, not a demo: three seeds, and 500 examples a language (a 5-point difference resolvable).
+    assert len(cfg.grid.seeds) >= 3 and cfg.eval.max_examples >= 500
 
 
 def _labelled_dev_languages(task: str) -> set[str]:
