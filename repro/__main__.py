@@ -7,6 +7,7 @@
                       [--shard I/N]                   only shard I of N (also from SLURM / Kubernetes: repro.study.shards)
     python -m repro report RESULTS_DIR [...]          tables and plots from the results files (repro.report)
     python -m repro table RESULTS_DIR                 one line per finished cell, as plain text
+    python -m repro check-train-parity FOLDER [...]   our train step against a PyTorch loop (repro.training.train_parity)
 
 `run` and `grid` run the preflight of their cells first (`--no-preflight` skips it).
 
@@ -30,7 +31,7 @@ EXIT_CELLS_FAILED = 1
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m repro", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{plan,preflight,run,grid,report,table}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{plan,preflight,run,grid,report,table,check-train-parity}")
     _plan_parser(sub)
     for name, help_ in (("preflight", "check every model and data split the grid reads, before any training"),
                         ("run", "train and evaluate one cell"),
@@ -58,7 +59,64 @@ def _parser() -> argparse.ArgumentParser:
                    help="a pytest-benchmark JSON (--benchmark-json) to add to the efficiency section")
     t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
     t.add_argument("results_dir", metavar="RESULTS_DIR")
+    _train_parity_parser(sub)
     return p
+
+
+# The heads the study trains (repro.training.train_parity.HEAD_KIND; named here so that parsing imports no jax).
+TRAIN_PARITY_HEADS = ("sequence_classification", "token_classification", "question_answering", "multiple_choice")
+
+
+def _train_parity_parser(sub) -> None:
+    s = sub.add_parser("check-train-parity", help="our jitted train step against a transformers + torch loop",
+                       description="Trains FOLDER's model for --steps micro-steps with our jitted train step and with "
+                       "a plain PyTorch loop (transformers' class for the head, torch.optim.AdamW, the linear warm-up "
+                       "schedule), same weights, batches and hyper-parameters, dropout off; prints per-step loss, "
+                       "gradient-norm and learning-rate differences, the final-parameter max-abs difference, and "
+                       "PASS/FAIL. Exit 0 PASS, 1 FAIL, 2 bad input. Needs torch.")
+    s.add_argument("model", metavar="FOLDER", help="a transformers folder (config.json + weights) or a hub id")
+    s.add_argument("--head", choices=TRAIN_PARITY_HEADS, default="sequence_classification")
+    s.add_argument("--num-labels", type=int, default=None, help="labels of a classification head (default: 2)")
+    s.add_argument("--steps", type=int, default=20, help="micro-steps (default 20)")
+    s.add_argument("--batch-size", type=int, default=4)
+    s.add_argument("--length", type=int, default=32, help="padded sequence length")
+    s.add_argument("--learning-rate", type=float, default=1e-4)
+    s.add_argument("--weight-decay", type=float, default=0.01)
+    s.add_argument("--warmup-fraction", type=float, default=0.1)
+    s.add_argument("--clip-norm", type=float, default=1.0, help="0 = no clipping")
+    s.add_argument("--accumulation", type=int, default=1, help="micro-batches per update")
+    s.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="our compute dtype")
+    s.add_argument("--tolerance", type=float, default=None,
+                   help="per-step loss relative difference allowed (default 1e-4 float32, 3e-2 bfloat16)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", metavar="OUT", help="also write the result as JSON here")
+
+
+def _check_train_parity(args) -> int:
+    import json
+    import jax.numpy as jnp
+    from repro.training import train_parity
+    try:
+        import transformers
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:
+        pass
+    logging.getLogger("flax_models").setLevel(logging.ERROR)   # "fresh head weights": expected here
+    try:
+        result = train_parity.compare_training(
+            args.model, args.head, num_labels=args.num_labels, steps_count=args.steps, batch_size=args.batch_size,
+            length=args.length, seed=args.seed, loss_tolerance=args.tolerance,
+            dtype=jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32,
+            recipe=train_parity.Recipe(learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+                                       warmup_fraction=args.warmup_fraction, clip_norm=args.clip_norm,
+                                       accumulation=args.accumulation))
+    except (OSError, ValueError, ImportError) as e:   # a missing folder, a bad argument, no torch
+        return _error(f"check-train-parity: {' '.join(str(e).split())}")
+    print(train_parity.render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    return 0 if result.passed else EXIT_CELLS_FAILED
 
 
 def _plan_parser(sub) -> None:
@@ -215,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "check-train-parity":
+        return _check_train_parity(args)
     if args.command == "table":
         from repro.report import results_table
         from repro.results import ResultsError
