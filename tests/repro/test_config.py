@@ -82,7 +82,7 @@ def test_cli_help_and_bad_config_exit_codes(tmp_path):
     r = cli("run", SMOKE, f"output_dir={tmp_path / 'out'}", "train.epochs=1", timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == ("error: config: unknown key 'train' (known here: cell, compilation_cache_dir, "
-                                "data, eval, grid, intermediate, mesh, models, name, output_dir, per_target, "
+                                "data, eval, grid, intermediate, mesh, models, name, on_divergence, output_dir, per_target, "
                                 "precision, target)")
     assert not (tmp_path / "out").exists()   # nothing written for a bad config
 
