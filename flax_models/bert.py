@@ -36,6 +36,7 @@ from flax_models.modeling_utils import (
     embed,
     flatten_choices,
     layer_norm,
+    lookup,
     linear,
     make_rngs,
     prepare_inputs,
@@ -108,13 +109,14 @@ class BertEmbeddings(nnx.Module):
         self.LayerNorm = layer_norm(h, config.layer_norm_eps, dtype=dtype, rngs=rngs)
         self.usable_length = config.usable_length
         self.dropout_rate = config.hidden_dropout_prob
+        self.padding_idx = config.pad_token_id   # nn.Embedding(padding_idx=pad_token_id): no gradient to that row
 
     def __call__(self, input_ids, token_type_ids, rngs):
         length = input_ids.shape[-1]
         if length > self.usable_length:
             raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.usable_length}")
         positions = jnp.arange(length)[None, :]
-        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        x = (lookup(self.word_embeddings, input_ids, self.padding_idx) + self.token_type_embeddings(token_type_ids)
              + self.position_embeddings(positions))
         return dropout(self.LayerNorm(x), self.dropout_rate, rngs)
 

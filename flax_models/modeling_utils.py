@@ -288,6 +288,17 @@ def embed(num: int, features: int, *, std: float, dtype, rngs: nnx.Rngs) -> nnx.
                      embedding_init=normal_init(std), rngs=rngs)
 
 
+def lookup(table: nnx.Embed, ids: jax.Array, padding_idx: int | None) -> jax.Array:
+    """`table(ids)` with the gradient of torch's nn.Embedding(padding_idx=...): the padding row gets none.
+
+    The forward is unchanged; only a head that reads padded positions (QA logits over the whole padded
+    length) sends a gradient there, and transformers' reference drops it (tests/repro/test_train_parity.py)."""
+    x = table(ids)
+    if padding_idx is None:
+        return x
+    return jnp.where((ids == padding_idx)[..., None], jax.lax.stop_gradient(x), x)
+
+
 def layer_norm(features: int, eps: float, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
     # Two-pass variance as torch computes it; one-pass E[x^2] - E[x]^2 cancels badly when the mean is large.
     return nnx.LayerNorm(features, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, use_fast_variance=False,

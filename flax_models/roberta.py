@@ -34,6 +34,7 @@ from flax_models.modeling_utils import (
     embed,
     flatten_choices,
     layer_norm,
+    lookup,
     linear,
     make_rngs,
     prepare_inputs,
@@ -92,8 +93,9 @@ class RobertaEmbeddings(nnx.Module):
         # they follow input_ids == pad_token_id, not attention_mask.
         is_token = (input_ids != self.padding_idx).astype(jnp.int32)
         positions = jnp.cumsum(is_token, axis=-1) * is_token + self.padding_idx
-        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-             + self.position_embeddings(positions))
+        # word and position tables are nn.Embedding(padding_idx=pad_token_id) in the reference
+        x = (lookup(self.word_embeddings, input_ids, self.padding_idx) + self.token_type_embeddings(token_type_ids)
+             + lookup(self.position_embeddings, positions, self.padding_idx))
         return dropout(self.LayerNorm(x), self.dropout_rate, rngs)
 
 

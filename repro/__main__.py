@@ -8,6 +8,7 @@
     python -m repro report RESULTS_DIR [...]          tables and plots from the results files (repro.report)
     python -m repro table RESULTS_DIR                 one line per finished cell, as plain text
     python -m repro check-train-parity FOLDER [...]   our train step against a PyTorch loop (repro.training.train_parity)
+    python -m repro fine-tune-parity CONFIG [a.b=v]   one cell fine-tuned both ways, dev scores (repro.study.reference_run)
 
 `run` and `grid` run the preflight of their cells first (`--no-preflight` skips it).
 
@@ -60,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
     t.add_argument("results_dir", metavar="RESULTS_DIR")
     _train_parity_parser(sub)
+    f = sub.add_parser("fine-tune-parity", help="one cell's target phase fine-tuned by the package and by PyTorch",
+                       description="Resolves CONFIG's cell as `run` does (it must have no intermediate task), trains its "
+                       "target phase twice from the same initialisation on the same batches with the recipe's dropout: "
+                       "with the package's jitted step and with transformers + torch.optim.AdamW; scores both on the same "
+                       "English dev examples every --eval-every steps. Prints both curves; writes JSON with --json. "
+                       "Needs torch.")
+    f.add_argument("config", help="YAML preset or a folder with config.yaml")
+    f.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides (cell.target_task=udpos, ...)")
+    f.add_argument("--eval-every", type=int, default=10, help="steps between dev evaluations (default 10)")
+    f.add_argument("--json", metavar="OUT", help="also write both curves and losses as JSON here")
     return p
 
 
@@ -92,17 +103,22 @@ def _train_parity_parser(sub) -> None:
     s.add_argument("--json", metavar="OUT", help="also write the result as JSON here")
 
 
-def _check_train_parity(args) -> int:
-    import json
-    import jax.numpy as jnp
-    from repro.training import train_parity
+def _quiet_transformers() -> None:
+    """No load bars or fresh-head warnings: both sides of a parity check start from a fresh head on purpose."""
     try:
         import transformers
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
     except ImportError:
         pass
-    logging.getLogger("flax_models").setLevel(logging.ERROR)   # "fresh head weights": expected here
+    logging.getLogger("flax_models").setLevel(logging.ERROR)
+
+
+def _check_train_parity(args) -> int:
+    import json
+    import jax.numpy as jnp
+    from repro.training import train_parity
+    _quiet_transformers()
     try:
         result = train_parity.compare_training(
             args.model, args.head, num_labels=args.num_labels, steps_count=args.steps, batch_size=args.batch_size,
@@ -117,6 +133,26 @@ def _check_train_parity(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     return 0 if result.passed else EXIT_CELLS_FAILED
+
+
+def _fine_tune_parity(args) -> int:
+    import json
+    from repro import config
+    from repro.errors import UserError, one_line
+    try:
+        cfg = config.load(args.config, args.overrides).resolved_cell()
+        if args.eval_every < 1:
+            raise config.ConfigError(f"fine-tune-parity: --eval-every={args.eval_every} must be >= 1")
+        from repro.study import inputs, reference_run
+        inputs.check_tasks(cfg)
+        _quiet_transformers()
+        result = reference_run.fine_tune_both(cfg, eval_every=args.eval_every)
+    except (UserError, OSError, ValueError, ImportError) as e:
+        return _error(f"fine-tune-parity: {one_line(e)}")
+    print(reference_run.render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
 
 
 def _plan_parser(sub) -> None:
@@ -275,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     if args.command == "check-train-parity":
         return _check_train_parity(args)
+    if args.command == "fine-tune-parity":
+        return _fine_tune_parity(args)
     if args.command == "table":
         from repro.report import results_table
         from repro.results import ResultsError

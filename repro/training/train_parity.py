@@ -230,15 +230,17 @@ def _planted_optimizer(spec: steps.OptimizerSpec, plant: str) -> optax.GradientT
 
 
 def run_ours(model, kind: str, batches: list[dict], recipe: Recipe, *, plant: str | None = None,
-             float32: bool = True) -> tuple[list[StepTrace], Any]:
-    """The package's own jitted train step over `batches`: per-step traces and the final params (pure dict)."""
+             float32: bool = True, seed: int = 0,
+             after_step: Callable[[int, Any], None] | None = None) -> tuple[list[StepTrace], Any]:
+    """The package's own jitted train step over `batches`: per-step traces and the final params (pure dict).
+    after_step(micro-steps done, params) runs after every step (a learning curve)."""
     spec = recipe.optimizer_spec(len(batches))
     tx = steps.make_optimizer(spec) if plant is None else _planted_optimizer(spec, plant)
     graphdef, params, rest = steps.split_model(model)
     step_fn = jax.jit(steps.make_train_step(graphdef, rest, kind, tx, steps.lr_schedule(spec), spec.accumulation),
                       donate_argnums=0)
     state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
-             "rng": jax.random.PRNGKey(0)}
+             "rng": jax.random.PRNGKey(seed)}   # train_phase's key for seed `seed` (dropout, where it is on)
     traces = []
     # float32 matmuls at full precision (the default on CPU; GPUs and TPUs otherwise use TF32 / bf16 passes).
     with jax.default_matmul_precision("highest" if float32 else "default"):
@@ -246,6 +248,8 @@ def run_ours(model, kind: str, batches: list[dict], recipe: Recipe, *, plant: st
             state, m = step_fn(state, {k: jnp.asarray(v) for k, v in batch.items()})
             m = jax.device_get(m)
             traces.append(StepTrace(float(m["loss"]), float(m["grad_norm"]), float(m["learning_rate"])))
+            if after_step is not None:
+                after_step(len(traces), state["params"])
     return traces, state["params"]
 
 
@@ -261,11 +265,15 @@ def _torch():
     return torch, transformers
 
 
-def run_reference(folder: Path, hf_class: str, head: str, batches: list[dict], recipe: Recipe
+def run_reference(folder: Path, hf_class: str, head: str, batches: list[dict], recipe: Recipe, *, seed: int = 0,
+                  after_step: Callable[[int, Any], None] | None = None
                   ) -> tuple[list[StepTrace], dict[str, np.ndarray]]:
-    """transformers' class for the head, torch.optim.AdamW and the linear warm-up schedule over `batches`."""
+    """transformers' class for the head, torch.optim.AdamW and the linear warm-up schedule over `batches`.
+
+    Rows whose example_mask is 0 (the filler of a partial last batch) are dropped: a DataLoader's last batch
+    is short. after_step(micro-steps done, model) runs after every step (a learning curve)."""
     torch, transformers = _torch()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = getattr(transformers, hf_class).from_pretrained(str(folder))   # num_labels: from its config.json
     model.train()
     no_decay = {n for mod_name, mod in model.named_modules() if isinstance(mod, torch.nn.LayerNorm)
@@ -284,7 +292,8 @@ def run_reference(folder: Path, hf_class: str, head: str, batches: list[dict], r
     traces = []
     optimizer.zero_grad()
     for i, batch in enumerate(batches):
-        inputs = {key: torch.from_numpy(np.asarray(batch[key], np.int64))
+        real = np.asarray(batch["example_mask"]) > 0
+        inputs = {key: torch.from_numpy(np.asarray(batch[key], np.int64)[real])
                   for key in ("input_ids", "attention_mask", "token_type_ids") + label_keys}
         before = [p.grad.detach().clone() if p.grad is not None else None for p in params]
         loss = model(**inputs).loss
@@ -300,18 +309,29 @@ def run_reference(folder: Path, hf_class: str, head: str, batches: list[dict], r
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
+        if after_step is not None:
+            after_step(i + 1, model)
     return traces, {n: p.detach().float().numpy() for n, p in named}
 
 
 # ---- the comparison -------------------------------------------------------------------------------
 
-def _zero_gradient_params(model_type: str) -> Callable[[str], bool]:
+def _zero_gradient_params(model_type: str, head: str, layers: int) -> Callable[[str], bool]:
     """Parameters whose gradient is zero by construction, so that Adam's update of them is float noise scaled
-    to the learning rate (m / sqrt(v) of noise is ~1): attention key biases (softmax is shift-invariant).
-    Their differences are reported apart."""
-    if family_for(model_type).__name__.endswith("xlnet"):
-        return lambda name: False
-    return lambda name: name.endswith("attention.self.key.bias")
+    to the learning rate (m / sqrt(v) of noise is ~1); their differences are reported apart:
+    - attention key biases (softmax over keys is shift-invariant; not XLNet's, which has none);
+    - the output bias of a head whose loss is a softmax over positions or choices (QA's start/end over the
+      sequence, multiple choice's one score per choice): it shifts every logit alike;
+    - for QA, also the last layer's output LayerNorm bias: it shifts every position's hidden state alike, and
+      the linear qa_outputs turns that into the same shift of every position's logit."""
+    xlnet = family_for(model_type).__name__.endswith("xlnet")
+    names = set() if xlnet else {"attention.self.key.bias"}
+    if head == "question_answering":
+        names.add("qa_outputs.bias")
+        names.add(f"layer.{layers - 1}.ff.layer_norm.bias" if xlnet else f"layer.{layers - 1}.output.LayerNorm.bias")
+    elif head == "multiple_choice":
+        names.update({"classifier.bias", "logits_proj.bias"})
+    return lambda name: any(name == n or name.endswith("." + n) for n in names)
 
 
 def no_dropout_folder(folder: Path, out: Path) -> Path:
@@ -366,7 +386,8 @@ def compare_training(name_or_dir, head: str = "sequence_classification", *, num_
         raise ValueError(f"train parity: {len(unmatched)} parameter(s) of {hf_class} have no counterpart in our "
                          f"model: {', '.join(unmatched[:3])}")
     common = sorted(ref_params)
-    zero_grad = _zero_gradient_params(model_type)
+    layers = dict(model.config).get("n_layer") or dict(model.config)["num_hidden_layers"]
+    zero_grad = _zero_gradient_params(model_type, head, int(layers))
     diffs = {n: float(np.abs(trained[n] - ref_params[n]).max()) for n in common}
     worst = max(diffs, key=diffs.get)
     moved = {n: d for n, d in diffs.items() if not zero_grad(n)}
@@ -398,8 +419,8 @@ def render(result: TrainParityResult) -> str:
     lines.append(f"params    max |diff| after the last step {result.param_max_abs_moved:.2e} "
                  f"({result.param_max_moved_where})")
     if result.param_max_where != result.param_max_moved_where:
-        lines.append(f"          {result.param_max_abs:.2e} with the zero-gradient key biases "
-                     f"({result.param_max_where}: Adam scales their float noise to the learning rate)")
+        lines.append(f"          {result.param_max_abs:.2e} with the zero-gradient biases "
+                     f"({result.param_max_where}: zero gradient by construction, Adam scales float noise to the learning rate)")
     fails = result.failures()
     lines.append("PASS" if not fails else "FAIL: " + "; ".join(fails))
     return "\n".join(lines)
