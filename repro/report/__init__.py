@@ -1,9 +1,11 @@
-"""The report of a run, built from its results files alone (no jax is imported here):
+"""The report of a run, built from its results and predictions files alone (no jax is imported here):
 
-    rows       the report's tables as rows         markdown   report.md rendered from the rows
-    build      build_report: every file, written in one rename; results_table; load_benchmarks
-    claims     the seed study's claims, checked    stats      means, spreads and intervals
-    plots      the report's figures                published  the papers' reference numbers
+    rows        the report's tables as rows          markdown   report.md rendered from the rows
+    build       build_report: every file, written in one rename; results_table; load_benchmarks
+    stats       means, spreads, the paired bootstrap  claims     the seed study's findings and deviations
+    efficiency  learning curves, steps and FLOPs to a target, shared cost, sample efficiency
+    plots       the report's figures (PNG + SVG)      latex      booktabs tables
+    published   the papers' reference numbers
 """
 from repro.report.build import ReportError, build_report, load_benchmarks, results_table
 

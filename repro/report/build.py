@@ -1,19 +1,23 @@
-"""The report of a run: markdown + CSV tables + PNG plots, built only from the cells' results files.
+"""The report of a run: markdown, CSV and LaTeX tables, PNG and SVG figures, findings and deviations, built
+only from the cells' results files and their per-example predictions.
 
     python -m repro.report RESULTS_DIR [--out DIR] [--benchmarks BENCH.json]
 
-reads `RESULTS_DIR/cells/*/results.json` (schema 1, docs/design.md) and writes, into DIR (default
-`RESULTS_DIR/report`):
+reads `RESULTS_DIR/cells/*/results.json` (schemas 1-3, repro/results.py) and, beside each, `predictions.json`
+(schema 3), and writes into DIR (default `RESULTS_DIR/report`):
 
     report.md                 the report (labelled SYNTHETIC when any cell ran on synthetic data)
     tables/*.csv              every table of the report, full precision
-    plots/*.png               per-task scores, transfer gap, accuracy vs latency / parameters (Pareto front)
-    claims.csv, claims.json   the seed study's claims, checked (repro/report/claims.py)
+    tables/*.tex              booktabs LaTeX of the main tables (mean with its 95 % interval)
+    plots/*.png, plots/*.svg  scores and transfer gap with intervals, heatmap of with − without, learning
+                              curves, sample efficiency, training FLOPs, wall time, benchmark latency
+    claims.csv, claims.json   the findings' verdicts with their deciding intervals, the deviations, the
+                              bootstrap's method, resamples and seed (repro/report/claims.py)
     configs.json              the resolved config of every cell
 
-Every number comes from a results file (or the benchmark JSON); nothing is typed in here. Bad input stops
-before anything is written, with one line naming the file; the output folder is replaced in one rename, so a
-failed run leaves the previous report as it was.
+Every number comes from a results or predictions file (or the benchmark JSON); nothing is typed in here. Bad
+input stops before anything is written, with one line naming the file; the output folder is replaced in one
+rename, so a failed run leaves the previous report as it was.
 """
 from __future__ import annotations
 
@@ -25,12 +29,12 @@ import tempfile
 from pathlib import Path
 
 from repro import typed
-from repro.report import claims, plots
+from repro.report import claims, efficiency, latex, plots
 from repro.report.markdown import render
-from repro.report.rows import (accuracy_efficiency_rows, config_rows, efficiency_rows, environment_rows,
-                               intermediate_name, missing_language_rows, per_language_rows, training_cost_rows,
-                               transfer_gap_rows)
-from repro.results import ResultsError, load_cells, read_json
+from repro.report.rows import (config_rows, efficiency_rows, environment_rows, intermediate_name,
+                               missing_language_rows, per_language_rows, training_cost_rows, transfer_gap_rows)
+from repro.report.stats import RESAMPLES, SEED, Bootstrap
+from repro.results import ResultsError, load_cells, load_predictions, read_json, result_paths
 from repro.tables import text, write_csv
 
 # Kept under the old names for readers of this module (scripts/bench_table.py).
@@ -98,24 +102,44 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _cell_dirs(results_dir: Path) -> dict[str, Path]:
+    return {read_json(p)["cell_id"]: p.parent for p in result_paths(results_dir)}
+
+
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
-                 benchmarks: str | Path | None = None) -> Path:
+                 benchmarks: str | Path | None = None, resamples: int = RESAMPLES,
+                 bootstrap_seed: int = SEED) -> Path:
     """Writes the report of `results_dir` into `out_dir` (default `results_dir/report`); returns out_dir."""
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "report"
     if out_dir.parent.is_dir():
         _recover(out_dir)   # first: a failing report still gets the previous one back
     cells = load_cells(results_dir)
+    dirs = _cell_dirs(results_dir)
+    predictions = {c.cell_id: load_predictions(dirs[c.cell_id], c) for c in cells}
     bench = load_benchmarks(benchmarks) if benchmarks is not None else []
-    checked = claims.evaluate_claims(cells)
+    boot = Bootstrap(cells, predictions, resamples=resamples, seed=bootstrap_seed)
+    findings = claims.evaluate_claims(cells, boot)
+    deviations = claims.deviations(cells)
 
     common, varying = config_rows(cells)
     tables = {
-        "per_language": per_language_rows(cells),
-        "transfer_gap": transfer_gap_rows(cells),
+        "per_language": per_language_rows(cells, boot),
+        "transfer_gap": transfer_gap_rows(cells, boot),
+        "learning_curves": efficiency.curve_rows(cells),
+        "steps_to_target": efficiency.steps_to_target_rows(cells),
+        "steps_to_target_summary": [],
+        "cost": efficiency.cost_rows(cells),
+        "cost_effect": efficiency.cost_effect_rows(cells, boot),
+        "sample_efficiency": efficiency.sample_efficiency_rows(cells, boot),
         "efficiency": efficiency_rows(cells),
-        "accuracy_efficiency": accuracy_efficiency_rows(cells),
+        "identical_by_construction": efficiency.identical_by_construction_rows(cells),
         "training_cost": training_cost_rows(cells),
+        "same_data_pairings": claims.same_data_pairings(cells),
+        "bootstrap": [{"target_task": t, "language": lang, "resampled_over": s["mode"], "paired_examples": n,
+                       "ids_not_in_every_cell": s["unpaired_examples"].get(lang, 0)}
+                      for t, s in boot.describe()["tasks"].items() for lang, n in s["paired_examples"].items()],
+        "deviations": [vars(d) | {"numbers": json.dumps(d.numbers, default=str)} for d in deviations],
         "environment": environment_rows(cells),
         "missing_languages": missing_language_rows(cells),
         "dropped": [{"cell_id": c.cell_id, "part": part, "reason": reason, "rows": n}
@@ -124,8 +148,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         "config_varying": varying,
         "cells": [_cell_summary(c) for c in cells],
     }
+    tables["steps_to_target_summary"] = efficiency.steps_to_target_summary(tables["steps_to_target"])
     if bench:
         tables["benchmarks"] = bench
+    bootstrap = boot.describe()
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
@@ -135,12 +161,18 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         (tmp / "plots").mkdir()
         for name, rows in tables.items():
             write_csv(tmp / "tables" / f"{name}.csv", rows)
+        for name, tex in latex_tables(tables, findings, deviations).items():
+            (tmp / "tables" / f"{name}.tex").write_text(tex)
         write_csv(tmp / "claims.csv", [{"id": c.id, "claim": c.text, "verdict": c.verdict, "evidence": c.evidence}
-                                       for c in checked])
-        (tmp / "claims.json").write_text(json.dumps([vars(c) for c in checked], indent=1, default=str) + "\n")
+                                       for c in findings])
+        (tmp / "claims.json").write_text(json.dumps(
+            {"bootstrap": bootstrap, "findings": [vars(c) for c in findings],
+             "deviations": [vars(d) for d in deviations], "same_data_pairings": tables["same_data_pairings"]},
+            indent=1, default=_json_default) + "\n")
         (tmp / "configs.json").write_text(json.dumps({c.cell_id: c.config for c in cells}, indent=1) + "\n")
         figures = plots.write_plots(tables, bench, tmp / "plots", any(c.synthetic for c in cells))
-        (tmp / "report.md").write_text(render(cells, tables, checked, bench, figures, results_dir, benchmarks))
+        (tmp / "report.md").write_text(render(cells, tables, findings, deviations, bootstrap, bench, figures,
+                                              results_dir, benchmarks))
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,10 +180,71 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
     return out_dir
 
 
+def _json_default(v):
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return str(v)
+
+
+def latex_tables(tables, findings, deviations) -> dict[str, str]:
+    """name -> booktabs table: per-language scores per task, transfer gap, findings, deviations, steps to
+    target, zero-shot change per cost."""
+    ci = latex.ci_cell
+    out = {}
+    per_lang = tables["per_language"]
+    for task, size in sorted({(r["target_task"], r["train_size"]) for r in per_lang}):
+        rows = [r for r in per_lang if r["target_task"] == task and r["train_size"] == size]
+        suffix = "" if size == "all" else f"_n{size}"
+        out[f"per_language_{task}{suffix}"] = latex.table(
+            ["model", "intermediate", "language", "without", "with", "with − without"],
+            [[r["model"], r["intermediate_task"] + (" (same data)" if r.get("same_data_as_target") else ""),
+              r["language"].replace("_", " "), ci(r["without_mean"], r["without_ci_low"], r["without_ci_high"]),
+              ci(r["with_mean"], r["with_ci_low"], r["with_ci_high"]),
+              ci(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])] for r in rows],
+            f"{task} ({rows[0]['metric']}{'' if size == 'all' else f', train size {size}'}): mean over seeds with "
+            "the distances to its 95% paired bootstrap interval.", f"tab:{task}{suffix}", "lllrrr")
+    out["transfer_gap"] = latex.table(
+        ["task", "model", "intermediate", "train size", "gap without", "gap with", "with − without"],
+        [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
+          ci(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high")),
+          ci(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high")),
+          ci(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"))] for r in tables["transfer_gap"]],
+        "Transfer gap (English minus the mean of the other languages) with 95% intervals.", "tab:gap", "llllrrr")
+    out["findings"] = latex.table(
+        ["#", "claim", "verdict"], [[c.id, c.text, c.verdict] for c in findings],
+        "Findings of the seed study: inconclusive wherever a deciding 95% interval contains 0.", "tab:findings",
+        "rp{0.6\\linewidth}l")
+    out["deviations"] = latex.table(
+        ["#", "setup", "paper", "this run", "as in paper"], [[d.id, d.item, d.paper, d.run, d.follows]
+                                                            for d in deviations],
+        "The run's setup against the seed study's.", "tab:deviations",
+        "rp{0.18\\linewidth}p{0.17\\linewidth}p{0.4\\linewidth}l")
+    if tables["steps_to_target_summary"]:
+        out["steps_to_target"] = latex.table(
+            ["task", "model", "intermediate", "train size", "twin best dev", "twin steps", "reached", "steps",
+             "total FLOPs ratio"],
+            [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["twin_best_dev"],
+              r["twin_steps"], f"{r['reached']}/{r['with_curve']}", r["steps"], r["total_flops_ratio"]]
+             for r in tables["steps_to_target_summary"]],
+            "Target steps to reach the no-intermediate twin's best English dev score (mean over the seeds that "
+            "reached it; FLOPs ratio: total with the intermediate share over the twin's).", "tab:steps",
+            "llllrrrrr")
+    if tables["cost_effect"]:
+        out["cost_effect"] = latex.table(
+            ["task", "model", "intermediate", "train size", "Δ non-English", "cost ratio", "Δ per extra PFLOP"],
+            [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
+              ci(r["delta_non_english"], r["delta_ci_low"], r["delta_ci_high"]), r["cost_ratio"],
+              ci(r["delta_per_pflop"], r["delta_per_pflop_ci_low"], r["delta_per_pflop_ci_high"])]
+             for r in tables["cost_effect"]],
+            "Change in the zero-shot average and per unit of total training cost (intermediate FLOPs shared).",
+            "tab:cost", "llllrrr")
+    return out
+
+
 def _cell_summary(c) -> dict:
     row = {"cell_id": c.cell_id, "synthetic": c.synthetic, "model": c.model.name,
            "family": c.model.family, "intermediate_task": intermediate_name(c), "target_task": c.target_task,
-           "seed": c.seed, "metric": c.metric, "average": c.average,
+           "seed": c.seed, "train_size": c.train_size, "metric": c.metric, "average": c.average,
            "average_non_english": c.average_non_english, "transfer_gap": c.transfer_gap}
     row.update({f"per_language.{k}": v for k, v in c.per_language.items()})
     row.update({f"param_count.{k}": v for k, v in typed.plain(c.param_count).items()})

@@ -1,23 +1,23 @@
-"""The seed study's ten claims, each checked against the numbers of one run.
+"""The seed study's findings, each checked against one run with its uncertainty, and its setup, compared.
 
-Input: the results of a run (`repro.results.CellResults`, one per cell). Output: one `Claim` per claim
-with a verdict — "supported", "not supported" or "not tested" — and the numbers behind it.
+Findings (claims 1–5 and 11, the paper's main finding) get "supported", "contradicted", "inconclusive" or
+"not tested" (the cells they need are absent). Each verdict rests on differences whose 95 % paired bootstrap
+interval (repro.report.stats) decides it: a difference counts only when its interval excludes 0, so a claim
+is "inconclusive" whenever a deciding interval contains 0 (or there is none: too few seeds and no per-example
+predictions). Setup claims 6–10 are not findings: `deviations` says what the run did against what the paper
+did ("3 intermediate epochs vs the paper's 100").
 
-Definitions (docs/report.md repeats them for readers of the report):
+Definitions (docs/report.md repeats them):
 
-- score of a model in an experiment: the results' `average` (primary metric averaged over the evaluated
-  languages), averaged over seeds. A family's score (BERT, RoBERTa, XLNet = `model.family`) is the score of
-  its best model in that experiment (e.g. mBERT vs BERT: the better one speaks for the family).
-- experiment: one target task × one intermediate task ("none" = without intermediate training).
-- best: the highest score; worst: the lowest; `a > b` is a strict comparison of scores.
-- a ≈ b: |a − b| ≤ max(one point, pooled seed std), where one point is 0.01 on a 0–1 metric scale (1.0 if
-  any score exceeds 1) and the pooled std is sqrt((s_a² + s_b²) / 2) of the two seed stds (0 with one seed).
-- setting: the results' `setting` (task_type × transfer); six settings exist. Claims 2 and 3 compare
-  families trained with intermediate training, a setting's family score being the mean over its target
-  tasks.
-- not tested: the cells the claim needs are absent (e.g. settings the smoke grid does not contain).
-  Claims 6–10 describe the setup; they are checked against what the run did (its config and data sizes),
-  so a run that, say, trains 1 intermediate epoch does not support "100 epochs".
+- cells: findings use each target task's largest training size (the grid's sample-efficiency axis is its
+  own section) and leave out pairings whose intermediate data is the target's own training data (MNLI→XNLI:
+  the same data trained twice, not intermediate-task transfer); the report lists those.
+- score of an arm (model × intermediate task or none × target task): its `average` (the primary metric over
+  the languages its cells share), mean over seeds. A family (BERT, RoBERTa, XLNet = `model.family`) is
+  represented by its best model (by the score's point estimate).
+- a > b: the interval of a − b lies above 0; a ≈ b: the interval of a − b lies within ± one point (0.01 on a
+  0–1 metric scale, 1.0 if any score exceeds 1); a ≉ b: it lies wholly outside.
+- setting: the results' `setting` (task type × transfer); six settings exist.
 """
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable
 
-from repro.results import CellResults
-from repro.report.stats import mean_std
+from repro.report.rows import AVERAGE, statistic, with_minus_without
+from repro.report.stats import Bootstrap, Estimate, mean_of
+from repro.results import NONE, CellResults
 
-SUPPORTED, NOT_SUPPORTED, NOT_TESTED = "supported", "not supported", "not tested"
+SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = "supported", "contradicted", "inconclusive", "not tested"
+YES, NO, OPEN = "yes", "no", "open"
 FAMILIES = ("bert", "roberta", "xlnet")
 # data_prep's names (TaskSpec.setting); the longer names of the study are accepted as aliases.
 TASK_TYPES = ("classification", "sentiment", "similarity")
@@ -39,6 +41,7 @@ _ALIASES = {"text_classification": "classification", "sentence_similarity": "sim
 SETTINGS = tuple((t, x) for t in TASK_TYPES for x in TRANSFERS)
 INTERMEDIATE_EPOCHS = 100
 SIZE_RATIO = 10
+MAIN_FINDING = 11
 
 CLAIMS = {
     1: "RoBERTa and BERT with intermediate training are the best models, depending on the task.",
@@ -46,11 +49,22 @@ CLAIMS = {
     3: "BERT is best in the other three settings.",
     4: "XLNet is the worst model in every experiment.",
     5: "Without intermediate training the same order holds: RoBERTa ≈ BERT > XLNet.",
-    6: f"Intermediate training ran {INTERMEDIATE_EPOCHS} epochs on the large dataset.",
-    7: "Target fine-tuning runs the same way after and without intermediate training.",
-    8: "No layer is frozen: all weights are updated.",
-    9: f"Each intermediate dataset is at least {SIZE_RATIO}× larger than its target dataset.",
-    10: "Text classification uses IMDB for intermediate training.",
+    MAIN_FINDING: "Fine-tuning without intermediate training is better for most tasks (the seed paper's main "
+                  "finding).",
+}
+SETUP = {
+    6: "intermediate training epochs",
+    7: "target fine-tuning after and without intermediate training",
+    8: "frozen layers",
+    9: "intermediate dataset size / target dataset size",
+    10: "intermediate task for text classification",
+}
+PAPER_SETUP = {
+    6: f"{INTERMEDIATE_EPOCHS} epochs on the large dataset",
+    7: "run the same way",
+    8: "none: all weights are updated",
+    9: f"at least {SIZE_RATIO}×",
+    10: "IMDB",
 }
 
 
@@ -59,12 +73,22 @@ class Claim:
     id: int
     text: str
     verdict: str
-    evidence: str                 # one line: the numbers behind the verdict
-    numbers: dict[str, Any]       # the same, machine-readable
+    evidence: str                 # one line: the deciding differences with their intervals
+    numbers: dict[str, Any]       # the same, machine-readable (each difference: point, ci_low, ci_high, ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class Deviation:
+    id: int
+    item: str                     # what is compared
+    paper: str                    # what the seed study did
+    run: str                      # what this run did, with its numbers
+    follows: str                  # yes | no | not tested
+    numbers: dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------------
-# Helpers
+# Which cells the findings use, and their arms
 
 def _norm(name: str | None) -> str | None:
     return None if name is None else str(name).strip().lower().replace(" ", "_").replace("-", "_")
@@ -87,205 +111,361 @@ def _setting(cell) -> tuple[str, str] | None:
     return _ALIASES.get(task_type, task_type), _ALIASES.get(transfer, transfer)
 
 
-def _intermediate(cell) -> str:
-    return cell.intermediate_name
+def finding_cells(cells: Iterable[CellResults]) -> list[CellResults]:
+    """The cells findings use: no same-data pairing, and each target task's largest training size."""
+    cells = [c for c in cells if not c.same_data_as_target]
+    largest: dict[str, float] = {}
+    for c in cells:
+        size = math.inf if c.train_size is None else c.train_size
+        largest[c.target_task] = max(largest.get(c.target_task, -1), size)
+    return [c for c in cells if (math.inf if c.train_size is None else c.train_size) == largest[c.target_task]]
 
 
-def _mean_std(xs: list[float]) -> tuple[float, float, int]:
-    """repro.report.stats.mean_std, with a single seed's (undefined) spread counted as 0 in the ≈ tolerance."""
-    mean, std, n = mean_std(xs)
-    return mean, (std if n > 1 else 0.0), n
+def same_data_pairings(cells) -> list[dict]:
+    """(model, intermediate, target) pairings whose intermediate data is the target's own training data."""
+    seen: dict[tuple, dict] = {}
+    for c in cells:
+        if c.same_data_as_target:
+            row = seen.setdefault((c.model.name, c.intermediate_task, c.target_task),
+                                  {"model": c.model.name, "intermediate_task": c.intermediate_task,
+                                   "target_task": c.target_task, "why": c.same_data_as_target, "cells": 0})
+            row["cells"] += 1
+    return list(seen.values())
 
+
+class _Arms:
+    """Score estimates of the findings' arms: (target task, model, intermediate or NONE) -> Estimate."""
+
+    def __init__(self, cells, boot: Bootstrap):
+        self.boot = boot
+        self.cells: dict[tuple[str, str, str], list] = defaultdict(list)
+        by_task: dict[str, list] = defaultdict(list)
+        for c in cells:
+            self.cells[(c.target_task, c.model.name, c.intermediate_name)].append(c)
+            by_task[c.target_task].append(c)
+        self.family = {c.model.name: c.model.family for c in cells}
+        self.languages = {t: sorted(set.intersection(*(set(c.per_language) for c in cs))) for t, cs in by_task.items()}
+        self._cache: dict[tuple, Estimate] = {}
+
+    def tasks(self) -> list[str]:
+        return sorted(self.languages)
+
+    def score(self, task, model, inter) -> Estimate:
+        key = (task, model, inter)
+        if key not in self._cache:
+            fn = statistic(AVERAGE, self.languages[task])[0]
+            self._cache[key] = self.boot.arm(self.cells[key], fn)
+        return self._cache[key]
+
+    def keys(self, task=None, inter=None, regime=None):
+        """Arms of a task, optionally of one intermediate task or of a regime ("with" | "without")."""
+        return [k for k in sorted(self.cells) if (task is None or k[0] == task) and (inter is None or k[2] == inter)
+                and (regime is None or (k[2] == NONE) == (regime == "without"))]
+
+    def best_of_family(self, keys) -> dict[str, tuple[tuple, Estimate]]:
+        """family -> (arm key, score) of its best arm among keys."""
+        best: dict[str, tuple[tuple, Estimate]] = {}
+        for k in keys:
+            f, e = self.family[k[1]], self.score(*k)
+            if f not in best or e.point > best[f][1].point:
+                best[f] = (k, e)
+        return best
+
+    def paired_difference(self, with_key, without_key) -> Estimate | None:
+        fn = statistic(AVERAGE, self.languages[with_key[0]])[0]
+        return with_minus_without(self.boot, self.cells[with_key], self.cells[without_key], fn)
+
+
+# ------------------------------------------------------------------------------------------------
+# Verdicts from intervals
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 
-@dataclasses.dataclass(frozen=True)
-class _Score:
-    model: str
-    mean: float
-    std: float
-    n: int
-
-    def as_dict(self):
-        return {"model": self.model, "mean": self.mean, "std": self.std, "n": self.n}
+def difference_text(label: str, e: Estimate | None) -> str:
+    if e is None:
+        return f"{label}: no paired seeds"
+    if not e.has_ci:
+        return f"{label} {_fmt(e.point)} (no CI: {e.why})"
+    lo, hi = e.ci()
+    return f"{label} {_fmt(e.point)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def _family_scores(cells: Iterable[dict]) -> dict[str, _Score]:
-    """family -> the score of its best model (mean over seeds of `average`)."""
-    by_model: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for c in cells:
-        by_model[(c.model.family, c.model.name)].append(c.average)
-    best: dict[str, _Score] = {}
-    for (family, model), xs in sorted(by_model.items()):
-        s = _Score(model, *_mean_std(xs))
-        if family not in best or s.mean > best[family].mean:
-            best[family] = s
-    return best
+def difference_numbers(label: str, e: Estimate | None) -> dict:
+    return {"difference": label, **(e.as_dict() if e is not None else {"no_ci": "no paired seeds"})}
 
 
-def _point(cells: list[dict]) -> float:
-    return 1.0 if any(abs(c.average) > 1.0 for c in cells) else 0.01
+def _greater(a: Estimate, b: Estimate) -> str:
+    """YES: a > b resolved; NO: b > a resolved; OPEN: the interval of a − b contains 0 (or there is none)."""
+    s = (a - b).sign()
+    return YES if s > 0 else NO if s < 0 else OPEN
 
 
-def _approx(a: _Score, b: _Score, point: float) -> tuple[bool, float]:
-    tol = max(point, math.sqrt((a.std ** 2 + b.std ** 2) / 2))
-    return abs(a.mean - b.mean) <= tol, tol
-
-
-def _experiments(cells: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for c in cells:
-        out[(c.target_task, _intermediate(c))].append(c)
-    return dict(sorted(out.items()))
-
-
-def _scores_str(scores: dict[str, _Score]) -> str:
-    return ", ".join(f"{f} {_fmt(s.mean)}" for f, s in sorted(scores.items(), key=lambda kv: -kv[1].mean))
+def _universal(statuses: list[str]) -> str:
+    """A claim about every unit: one NO contradicts it, all YES support it."""
+    if not statuses:
+        return NOT_TESTED
+    if NO in statuses:
+        return CONTRADICTED
+    return SUPPORTED if all(s == YES for s in statuses) else INCONCLUSIVE
 
 
 def _claim(i: int, verdict: str, evidence: str, numbers: dict) -> Claim:
     return Claim(i, CLAIMS[i], verdict, evidence, numbers)
 
 
+def _label(key) -> str:
+    return f"{key[1]}/{key[2]}"
+
+
 # ------------------------------------------------------------------------------------------------
-# The claims
+# The findings
 
-def _claim1(cells):
-    by_task: dict[str, list[dict]] = defaultdict(list)
-    for c in cells:
-        by_task[c.target_task].append(c)
-    tested, skipped, parts = {}, [], []
-    for task, cs in sorted(by_task.items()):
-        with_ = _family_scores(c for c in cs if c.intermediate_task)
-        without = _family_scores(c for c in cs if not c.intermediate_task)
-        if len(set(with_) | set(without)) < 2 or not with_ or not without:
-            skipped.append(task)
+def _claim1(arms: _Arms):
+    statuses, parts, tasks = [], [], {}
+    for task in arms.tasks():
+        entries = {}
+        for regime in ("with", "without"):
+            for f, (k, e) in arms.best_of_family(arms.keys(task, regime=regime)).items():
+                entries[(f, regime)] = (k, e)
+        if len({f for f, _ in entries}) < 2 or not {r for _, r in entries} >= {"with", "without"}:
             continue
-        entries = [(s.mean, f, "with") for f, s in with_.items()] + [(s.mean, f, "without") for f, s in without.items()]
-        top_mean, top_family, top_regime = max(entries)
-        ok = top_family in ("bert", "roberta") and top_regime == "with"
-        tested[task] = {"best_family": top_family, "best_regime": top_regime, "best_score": top_mean, "holds": ok,
-                        "with_intermediate": {f: s.as_dict() for f, s in with_.items()},
-                        "without_intermediate": {f: s.as_dict() for f, s in without.items()}}
-        parts.append(f"{task}: best {top_family} {top_regime} intermediate ({_fmt(top_mean)})")
-    numbers = {"tasks": tested, "skipped_tasks": skipped}
-    if not tested:
+        qualifying = {k: v for k, v in entries.items() if k[0] in ("bert", "roberta") and k[1] == "with"}
+        others = {k: v for k, v in entries.items() if k not in qualifying}
+        if not qualifying:
+            continue
+        q_key, (qk, q) = max(qualifying.items(), key=lambda kv: kv[1][1].point)
+        o_key, (ok, o) = max(others.items(), key=lambda kv: kv[1][1].point)
+        if all(_greater(q, e) == YES for _, e in others.values()):
+            status = YES
+        elif any(all(_greater(e, qe) == YES for _, qe in qualifying.values()) for _, e in others.values()):
+            status = NO
+        else:
+            status = OPEN
+        top, second = ((qk, q), (ok, o)) if q.point >= o.point else ((ok, o), (qk, q))
+        diff = top[1] - second[1]
+        label = f"{task}: best {_label(top[0])} − next {_label(second[0])}"
+        statuses.append(status)
+        parts.append(difference_text(label, diff))
+        tasks[task] = {"holds": status, **difference_numbers(label, diff)}
+    if not statuses:
         return _claim(1, NOT_TESTED, "no target task has ≥2 model families with and without intermediate training",
-                      numbers)
-    verdict = SUPPORTED if all(t["holds"] for t in tested.values()) else NOT_SUPPORTED
-    return _claim(1, verdict, "; ".join(parts), numbers)
+                      {"tasks": {}})
+    return _claim(1, _universal(statuses), "; ".join(parts), {"tasks": tasks})
 
 
-def _setting_winners(cells):
-    """setting -> (best family, family -> mean score over the setting's target tasks), intermediate-trained."""
-    by_setting: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+def _setting_scores(arms: _Arms, cells) -> dict[tuple, dict[str, Estimate]]:
+    """setting -> family -> its score with intermediate training: per target task the family's best model
+    (a model's score: the mean over its intermediate tasks), then the mean over the setting's tasks."""
+    tasks_of: dict[tuple, set] = defaultdict(set)
     for c in cells:
         s = _setting(c)
         if s is not None and c.intermediate_task:
-            by_setting[s][c.target_task].append(c)
+            tasks_of[s].add(c.target_task)
     out = {}
-    for setting, tasks in by_setting.items():
-        per_family: dict[str, list[float]] = defaultdict(list)
-        for cs in tasks.values():
-            for f, s in _family_scores(cs).items():
-                per_family[f].append(s.mean)
-        means = {f: sum(xs) / len(xs) for f, xs in per_family.items()}
-        if len(means) >= 2:
-            out[setting] = (max(means, key=means.get), means)
+    for setting, tasks in tasks_of.items():
+        per_family: dict[str, list[Estimate]] = defaultdict(list)
+        for task in sorted(tasks):
+            by_model: dict[str, list[Estimate]] = defaultdict(list)
+            for k in arms.keys(task, regime="with"):
+                by_model[k[1]].append(arms.score(*k))
+            best: dict[str, Estimate] = {}
+            for model, es in by_model.items():
+                e = mean_of(es)
+                f = arms.family[model]
+                if f not in best or e.point > best[f].point:
+                    best[f] = e
+            for f, e in best.items():
+                per_family[f].append(e)
+        if len(per_family) >= 2:
+            out[setting] = {f: mean_of(es) for f, es in per_family.items()}
     return out
 
 
-def _settings_numbers(winners):
-    return {f"{t}/{x}": {"best": w, "scores": m} for (t, x), (w, m) in sorted(winners.items())}
+def _best_status(scores: dict[str, Estimate], family: str) -> str:
+    if family not in scores:   # the family did not run in this setting: nothing says whether it would win
+        return OPEN
+    others = [g for g in scores if g != family]
+    if all(_greater(scores[family], scores[g]) == YES for g in others):
+        return YES
+    if any(_greater(scores[g], scores[family]) == YES for g in others):
+        return NO
+    return OPEN
 
 
-def _claim2(cells):
-    winners = _setting_winners(cells)
-    tested = [s for s in SETTINGS if s in winners]
-    k = sum(winners[s][0] == "roberta" for s in tested)
+def _resolved_winner(scores: dict[str, Estimate]) -> str | None:
+    return next((f for f in scores if _best_status(scores, f) == YES), None)
+
+
+def _settings_numbers(scores) -> dict:
+    out = {}
+    for (t, x), fam in sorted(scores.items()):
+        ordered = sorted(fam.items(), key=lambda kv: -kv[1].point)
+        out[f"{t}/{x}"] = {"scores": {f: e.as_dict() for f, e in ordered},
+                           "winner": _resolved_winner(fam),
+                           **(difference_numbers(f"{ordered[0][0]} − {ordered[1][0]}", ordered[0][1] - ordered[1][1])
+                              if len(ordered) > 1 else {})}
+    return out
+
+
+def _count_claim(i: int, family: str, scores, exclude_third: bool) -> Claim:
+    tested = [s for s in SETTINGS if s in scores]
     missing = len(SETTINGS) - len(tested)
-    numbers = {"settings": _settings_numbers(winners), "roberta_best": k, "settings_tested": len(tested),
-               "settings_missing": missing}
-    evidence = (f"RoBERTa best in {k} of {len(tested)} settings tested ({missing} of 6 missing)"
-                + ("; " + "; ".join(f"{t}/{x}: {winners[(t, x)][0]}" for t, x in tested) if tested else ""))
-    if k > 3 or k + missing < 3:
-        return _claim(2, NOT_SUPPORTED, evidence, numbers)
-    return _claim(2, SUPPORTED if missing == 0 else NOT_TESTED, evidence, numbers)
-
-
-def _claim3(cells):
-    winners = _setting_winners(cells)
-    tested = [s for s in SETTINGS if s in winners]
-    k_bert = sum(winners[s][0] == "bert" for s in tested)
-    others = [s for s in tested if winners[s][0] not in ("bert", "roberta")]
-    missing = len(SETTINGS) - len(tested)
-    numbers = {"settings": _settings_numbers(winners), "bert_best": k_bert, "neither_best": len(others),
-               "settings_tested": len(tested), "settings_missing": missing}
-    evidence = (f"BERT best in {k_bert}, neither BERT nor RoBERTa in {len(others)}, of {len(tested)} settings "
-                f"tested ({missing} of 6 missing)")
-    if others or k_bert > 3 or k_bert + missing < 3:
-        return _claim(3, NOT_SUPPORTED, evidence, numbers)
-    return _claim(3, SUPPORTED if missing == 0 else NOT_TESTED, evidence, numbers)
-
-
-def _claim4(cells):
-    tested, parts = {}, []
-    for (task, inter), cs in _experiments(cells).items():
-        scores = _family_scores(cs)
-        if "xlnet" not in scores or len(scores) < 2:
-            continue
-        x = scores["xlnet"].mean
-        beaten_by = sorted(f for f, s in scores.items() if f != "xlnet" and s.mean <= x)
-        tested[f"{task}/{inter}"] = {"scores": {f: s.as_dict() for f, s in scores.items()},
-                                     "xlnet_worst": not beaten_by, "at_or_below_xlnet": beaten_by}
-        parts.append(f"{task}/int-{inter}: {_scores_str(scores)}")
+    status = {s: _best_status(scores[s], family) for s in tested}
+    yes, no = sum(v == YES for v in status.values()), sum(v == NO for v in status.values())
+    open_ = len(tested) - yes - no
+    third = [s for s in tested if (w := _resolved_winner(scores[s])) is not None and w not in ("bert", "roberta")]
+    numbers = {"settings": _settings_numbers(scores), f"{family}_best": yes, f"{family}_not_best": no,
+               "open": open_, "settings_tested": len(tested), "settings_missing": missing,
+               **({"won_by_a_third_family": [f"{t}/{x}" for t, x in third]} if exclude_third else {})}
+    parts = []
+    for s in tested:
+        ordered = sorted(scores[s].items(), key=lambda kv: -kv[1].point)
+        parts.append(difference_text(f"{s[0]}/{s[1]}: {ordered[0][0]} − {ordered[1][0]}",
+                                     ordered[0][1] - ordered[1][1]))
+    evidence = (f"{family} best in {yes}, not best in {no}, open in {open_} of {len(tested)} settings tested "
+                f"({missing} of 6 missing)" + ("; " + "; ".join(parts) if parts else ""))
     if not tested:
+        return _claim(i, NOT_TESTED, "no setting has ≥2 families with intermediate training", numbers)
+    if not (yes <= 3 <= yes + open_ + missing) or (exclude_third and third):
+        return _claim(i, CONTRADICTED, evidence, numbers)
+    if yes == 3 and no == 3 and (not exclude_third
+                                  or all(_resolved_winner(scores[s]) in ("bert", "roberta") for s in tested)):
+        return _claim(i, SUPPORTED, evidence, numbers)
+    return _claim(i, NOT_TESTED if open_ == 0 else INCONCLUSIVE, evidence, numbers)
+
+
+def _claim4(arms: _Arms):
+    statuses, parts, experiments = [], [], {}
+    for task in arms.tasks():
+        for inter in sorted({k[2] for k in arms.keys(task)}):
+            best = arms.best_of_family(arms.keys(task, inter=inter))
+            if "xlnet" not in best or len(best) < 2:
+                continue
+            x = best["xlnet"][1]
+            others = {f: e for f, (_, e) in best.items() if f != "xlnet"}
+            per = {f: _greater(e, x) for f, e in others.items()}
+            status = NO if NO in per.values() else YES if all(v == YES for v in per.values()) else OPEN
+            lowest = min(others, key=lambda f: others[f].point)
+            diff = others[lowest] - x
+            label = f"{task}/int-{inter}: {lowest} − xlnet"
+            statuses.append(status)
+            parts.append(difference_text(label, diff))
+            experiments[f"{task}/{inter}"] = {"holds": status, "pairwise": per, **difference_numbers(label, diff)}
+    if not statuses:
         return _claim(4, NOT_TESTED, "no experiment has XLNet and another family", {"experiments": {}})
-    verdict = SUPPORTED if all(t["xlnet_worst"] for t in tested.values()) else NOT_SUPPORTED
-    return _claim(4, verdict, "; ".join(parts), {"experiments": tested})
+    return _claim(4, _universal(statuses), "; ".join(parts), {"experiments": experiments})
 
 
-def _claim5(cells):
-    baseline = [c for c in cells if not c.intermediate_task]
-    point = _point(cells) if cells else 0.01
-    tested, parts = {}, []
-    for (task, _), cs in _experiments(baseline).items():
-        s = _family_scores(cs)
-        if not all(f in s for f in FAMILIES):
+def _one_point(cells) -> float:
+    return 1.0 if any(abs(c.average) > 1.0 for c in cells) else 0.01
+
+
+def _approx(e: Estimate, margin: float) -> str:
+    """YES: the interval lies within ±margin; NO: wholly outside it; OPEN otherwise (or no interval)."""
+    if not e.has_ci:
+        return OPEN
+    lo, hi = e.ci()
+    if -margin <= lo and hi <= margin:
+        return YES
+    return NO if lo > margin or hi < -margin else OPEN
+
+
+def _claim5(arms: _Arms, cells):
+    point = _one_point(cells) if cells else 0.01
+    statuses, parts, tasks = [], [], {}
+    for task in arms.tasks():
+        best = arms.best_of_family(arms.keys(task, regime="without"))
+        if not all(f in best for f in FAMILIES):
             continue
-        r, b, x = s["roberta"], s["bert"], s["xlnet"]
-        approx, tol = _approx(r, b, point)
-        above = min(r.mean, b.mean) > x.mean
-        tested[task] = {"roberta": r.as_dict(), "bert": b.as_dict(), "xlnet": x.as_dict(), "tolerance": tol,
-                        "roberta_approx_bert": approx, "both_above_xlnet": above}
-        parts.append(f"{task}: RoBERTa {_fmt(r.mean)} vs BERT {_fmt(b.mean)} (|Δ| {_fmt(abs(r.mean - b.mean))}, "
-                     f"tol {_fmt(tol)}), XLNet {_fmt(x.mean)}")
-    if not tested:
+        r, b, x = (best[f][1] for f in ("roberta", "bert", "xlnet"))
+        rb = r - b
+        approx = _approx(rb, point)
+        above = [_greater(r, x), _greater(b, x)]
+        above_status = NO if NO in above else YES if all(v == YES for v in above) else OPEN
+        status = NO if NO in (approx, above_status) else YES if approx == above_status == YES else OPEN
+        statuses.append(status)
+        parts.append(f"{task}: " + difference_text("roberta − bert", rb) + f" (≈ within ±{_fmt(point)}); "
+                     + difference_text("min(roberta, bert) − xlnet", (r if r.point <= b.point else b) - x))
+        tasks[task] = {"holds": status, "roberta_approx_bert": approx, "above_xlnet": above_status,
+                       "margin": point, "roberta_minus_bert": rb.as_dict(),
+                       "roberta_minus_xlnet": (r - x).as_dict(), "bert_minus_xlnet": (b - x).as_dict()}
+    if not statuses:
         return _claim(5, NOT_TESTED, "no target task has BERT, RoBERTa and XLNet without intermediate training",
                       {"tasks": {}, "point": point})
-    ok = all(t["roberta_approx_bert"] and t["both_above_xlnet"] for t in tested.values())
-    return _claim(5, SUPPORTED if ok else NOT_SUPPORTED, "; ".join(parts), {"tasks": tested, "point": point})
+    return _claim(5, _universal(statuses), "; ".join(parts), {"tasks": tasks, "point": point})
 
+
+def _main_finding(arms: _Arms):
+    """Per target task, the mean over (model, intermediate task) of the paired with − without difference of the
+    score: "without is better" where its interval lies below 0. The claim holds for most tasks: more than half."""
+    per_task, parts = {}, []
+    for task in arms.tasks():
+        diffs = []
+        for k in arms.keys(task, regime="with"):
+            base = (task, k[1], NONE)
+            if base in arms.cells:
+                d = arms.paired_difference(k, base)
+                if d is not None:
+                    diffs.append(d)
+        if not diffs:
+            continue
+        d = mean_of(diffs)
+        s = d.sign()
+        per_task[task] = {"without_better": YES if s < 0 else NO if s > 0 else OPEN, "pairs": len(diffs),
+                          **difference_numbers("with − without", d)}
+        parts.append(difference_text(f"{task}: with − without (mean of {len(diffs)} pairs)", d))
+    if not per_task:
+        return _claim(MAIN_FINDING, NOT_TESTED, "no target task has cells with and without intermediate training",
+                      {"tasks": {}})
+    n = len(per_task)
+    yes = sum(t["without_better"] == YES for t in per_task.values())
+    open_ = sum(t["without_better"] == OPEN for t in per_task.values())
+    verdict = SUPPORTED if yes > n / 2 else CONTRADICTED if yes + open_ <= n / 2 else INCONCLUSIVE
+    evidence = f"without better in {yes}, with better in {n - yes - open_}, open in {open_} of {n} tasks; " + \
+        "; ".join(parts)
+    return _claim(MAIN_FINDING, verdict, evidence, {"tasks": per_task, "without_better": yes, "open": open_,
+                                                    "tasks_tested": n})
+
+
+def evaluate_claims(cells: list[CellResults], boot: Bootstrap) -> list[Claim]:
+    """The findings, in order (1–5, then the main finding), on the parsed results of one run."""
+    used = finding_cells(cells)
+    arms = _Arms(used, boot)
+    scores = _setting_scores(arms, used)
+    return [_claim1(arms), _count_claim(2, "roberta", scores, False), _count_claim(3, "bert", scores, True),
+            _claim4(arms), _claim5(arms, used), _main_finding(arms)]
+
+
+# ------------------------------------------------------------------------------------------------
+# The setup: what the run did against what the paper did
 
 def _intermediate_cells(cells):
     return [c for c in cells if c.intermediate_task and c.training.intermediate is not None]
 
 
-def _claim6(cells):
+def _deviation(i: int, run: str, follows: str, numbers: dict) -> Deviation:
+    return Deviation(i, SETUP[i], PAPER_SETUP[i], run, follows, numbers)
+
+
+def _follows(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def _dev6(cells):
     inter = _intermediate_cells(cells)
     if not inter:
-        return _claim(6, NOT_TESTED, "no cell ran intermediate training", {"epochs": {}})
+        return _deviation(6, "no cell ran intermediate training", NOT_TESTED, {"epochs": {}})
     epochs: dict[str, list[float]] = defaultdict(list)
     for c in inter:
         epochs[c.intermediate_task].append(c.training.intermediate.epochs)
     values = sorted({e for es in epochs.values() for e in es})
-    ok = all(e == INTERMEDIATE_EPOCHS for e in values)
-    evidence = "; ".join(f"{t}: epochs {', '.join(_fmt(e) for e in sorted(set(es)))} ({len(es)} cells)"
-                         for t, es in sorted(epochs.items()))
-    return _claim(6, SUPPORTED if ok else NOT_SUPPORTED, evidence,
-                  {"epochs": {t: sorted(set(es)) for t, es in epochs.items()}, "required": INTERMEDIATE_EPOCHS})
+    run = "; ".join(f"{t}: {', '.join(_fmt(e) for e in sorted(set(es)))} epoch{'' if set(es) == {1} else 's'} "
+                    f"({len(es)} cells)" for t, es in sorted(epochs.items()))
+    return _deviation(6, f"{run} vs the paper's {INTERMEDIATE_EPOCHS}",
+                      _follows(all(e == INTERMEDIATE_EPOCHS for e in values)),
+                      {"epochs": {t: sorted(set(es)) for t, es in epochs.items()}, "paper": INTERMEDIATE_EPOCHS})
 
 
 _TARGET_TRAINING_KEYS = ("epochs", "train_examples", "steps", "tokens")
@@ -301,13 +481,11 @@ def _target_signature(cell) -> dict[str, Any]:
     return sig
 
 
-def _claim7(cells):
-    baseline = {(c.model.name, c.target_task, c.seed): c for c in cells if not c.intermediate_task}
+def _dev7(cells):
+    baseline = {(c.model.name, c.target_task, c.train_size, c.seed): c for c in cells if not c.intermediate_task}
     pairs, differing = 0, []
     for c in cells:
-        if not c.intermediate_task:
-            continue
-        base = baseline.get((c.model.name, c.target_task, c.seed))
+        base = baseline.get((c.model.name, c.target_task, c.train_size, c.seed)) if c.intermediate_task else None
         if base is None:
             continue
         pairs += 1
@@ -320,61 +498,54 @@ def _claim7(cells):
                "compared": [f"config.{k}" for k in _TARGET_CONFIG_KEYS]
                + [f"training.target.{k}" for k in _TARGET_TRAINING_KEYS]}
     if not pairs:
-        return _claim(7, NOT_TESTED, "no (model, target task, seed) has cells with and without intermediate training",
-                      numbers)
-    evidence = f"{pairs} paired cells, {len(differing)} differ in the target phase"
+        return _deviation(7, "no (model, target, seed) has cells with and without intermediate training",
+                          NOT_TESTED, numbers)
+    run = f"{pairs} paired cells, {len(differing)} differ in the target phase"
     if differing:
-        d = differing[0]
-        evidence += f" (e.g. {d['cell']}: {', '.join(d['keys'][:3])})"
-    return _claim(7, NOT_SUPPORTED if differing else SUPPORTED, evidence, numbers)
+        run += f" (e.g. {differing[0]['cell']}: {', '.join(differing[0]['keys'][:3])})"
+    return _deviation(7, run, _follows(not differing), numbers)
 
 
-def _claim8(cells):
+def _dev8(cells):
     if not cells:
-        return _claim(8, NOT_TESTED, "no cells", {})
+        return _deviation(8, "no cells", NOT_TESTED, {})
     frozen = {c.cell_id: c.frozen_parameters for c in cells}
     partial = [c.cell_id for c in cells if c.param_count.trainable != c.param_count.total]
     bad = sorted({k for k, v in frozen.items() if v} | set(partial))
-    evidence = (f"{len(cells)} cells: max frozen_parameters {max(frozen.values())}, "
-                f"{len(partial)} with trainable != total")
-    return _claim(8, NOT_SUPPORTED if bad else SUPPORTED, evidence,
-                  {"cells": len(cells), "max_frozen_parameters": max(frozen.values()),
-                   "cells_trainable_below_total": partial, "cells_failing": bad})
+    run = (f"{len(cells)} cells: at most {max(frozen.values())} frozen parameters, {len(partial)} with trainable "
+           "!= total")
+    return _deviation(8, run, _follows(not bad), {"cells": len(cells), "max_frozen_parameters": max(frozen.values()),
+                                                  "cells_trainable_below_total": partial, "cells_failing": bad})
 
 
-def _claim9(cells):
+def _dev9(cells):
     ratios = {}
     for c in _intermediate_cells(cells):
-        n_int = c.training.intermediate.train_examples
-        n_tgt = c.training.target.train_examples
+        n_int, n_tgt = c.training.intermediate.train_examples, c.training.target.train_examples
         ratios[c.cell_id] = {"intermediate_task": c.intermediate_task, "target_task": c.target_task,
-                                "intermediate_examples": n_int, "target_examples": n_tgt,
-                                "ratio": n_int / n_tgt if n_tgt else math.inf}
+                             "intermediate_examples": n_int, "target_examples": n_tgt,
+                             "ratio": n_int / n_tgt if n_tgt else math.inf}
     if not ratios:
-        return _claim(9, NOT_TESTED, "no cell ran intermediate training", {"cells": {}})
-    worst_id = min(ratios, key=lambda k: ratios[k]["ratio"])
-    w = ratios[worst_id]
-    ok = w["ratio"] >= SIZE_RATIO
-    evidence = (f"smallest ratio {_fmt(w['ratio'])}× ({w['intermediate_task']} {w['intermediate_examples']} vs "
-                f"{w['target_task']} {w['target_examples']} examples) over {len(ratios)} cells")
-    return _claim(9, SUPPORTED if ok else NOT_SUPPORTED, evidence,
-                  {"cells": ratios, "min_ratio": w["ratio"], "required": SIZE_RATIO})
+        return _deviation(9, "no cell ran intermediate training", NOT_TESTED, {"cells": {}})
+    w = ratios[min(ratios, key=lambda k: ratios[k]["ratio"])]
+    run = (f"smallest {_fmt(w['ratio'])}× ({w['intermediate_task']} {w['intermediate_examples']:,} vs "
+           f"{w['target_task']} {w['target_examples']:,} examples) over {len(ratios)} cells")
+    return _deviation(9, run, _follows(w["ratio"] >= SIZE_RATIO),
+                      {"cells": ratios, "min_ratio": w["ratio"], "paper": SIZE_RATIO})
 
 
-def _claim10(cells):
+def _dev10(cells):
     tc = [c for c in cells if (_setting(c) or (None,))[0] == "classification" and c.intermediate_task]
     if not tc:
-        return _claim(10, NOT_TESTED, "no (text) classification cell ran intermediate training", {"tasks": {}})
+        return _deviation(10, "no (text) classification cell ran intermediate training", NOT_TESTED, {"tasks": {}})
     used: dict[str, list[str]] = defaultdict(list)
     for c in tc:
         used[c.target_task].append(c.intermediate_task)
-    ok = all(_base_task(c.intermediate_task) == "imdb" for c in tc)
-    evidence = "; ".join(f"{t}: intermediate {', '.join(sorted(set(i)))}" for t, i in sorted(used.items()))
-    return _claim(10, SUPPORTED if ok else NOT_SUPPORTED, evidence,
-                  {"tasks": {t: sorted(set(i)) for t, i in used.items()}})
+    run = "; ".join(f"{t}: {', '.join(sorted(set(i)))}" for t, i in sorted(used.items()))
+    return _deviation(10, run, _follows(all(_base_task(c.intermediate_task) == "imdb" for c in tc)),
+                      {"tasks": {t: sorted(set(i)) for t, i in used.items()}})
 
 
-def evaluate_claims(cells: list[CellResults]) -> list[Claim]:
-    """The ten claims, in order, evaluated on the parsed results of one run."""
-    checks = (_claim1, _claim2, _claim3, _claim4, _claim5, _claim6, _claim7, _claim8, _claim9, _claim10)
-    return [check(cells) for check in checks]
+def deviations(cells: list[CellResults]) -> list[Deviation]:
+    """The seed study's setup (its claims 6–10) against what this run did."""
+    return [check(cells) for check in (_dev6, _dev7, _dev8, _dev9, _dev10)]

@@ -1,14 +1,12 @@
-"""report.md: the report's tables, claims, plots and benchmarks rendered as markdown (no file writes)."""
+"""report.md: the report's tables, findings, deviations, figures and benchmarks as markdown (no file writes)."""
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
-from repro.report.rows import published_text
-from repro.tables import fmt, markdown, mean_pm
-
-
-# Output: markdown (tables and plots: repro.tables, repro.report.plots)
+from repro.report.rows import NON_ENGLISH_EXCL, TOKENISATION_CAVEAT, published_text
+from repro.tables import fmt, markdown
 
 # extra_info keys of tests/benchmarks (older names too), shown when present.
 _BENCH_KEYS = ("kind", "impl", "family", "model", "head", "batch", "batch_size", "seq_len", "dtype", "device_kind")
@@ -16,8 +14,29 @@ _BENCH_EXTRA = ("params.total", "params.embedding", "params.non_embedding", "par
                 "param_count.embedding", "flops", "flops_per_batch", "tokens_per_s", "compile_s")
 
 
-def render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) -> str:
+def _nan(v) -> bool:
+    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
+
+
+def ci_text(mean, lo, hi, n=None, bold_if_resolved: bool = False) -> str:
+    """mean [low, high] (n=k); the mean alone where there is no interval; — where there is no mean.
+    bold_if_resolved: a difference whose interval excludes 0 is printed in bold."""
+    if _nan(mean) or n == 0:
+        return "—"
+    count = f" (n={n})" if n is not None else ""
+    if _nan(lo) or _nan(hi):
+        return f"{fmt(mean)}{count}, no CI"
+    text = f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]{count}"
+    return f"**{text}**" if bold_if_resolved and (lo > 0 or hi < 0) else text
+
+
+def _size(r) -> str:
+    return f", train size {r}" if r != "all" else ""
+
+
+def render(cells, tables, findings, deviations, bootstrap, bench, plots, results_dir: Path, bench_path) -> str:
     n_syn = sum(c.synthetic for c in cells)
+    sizes = {r["train_size"] for r in tables["per_language"]}
     md = io.StringIO()
     w = md.write
     w(f"# xtreme-transfer report{' — SYNTHETIC RUN' if n_syn else ''}\n\n")
@@ -27,98 +46,195 @@ def render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) -
     w(f"Results: `{results_dir}` — {len(cells)} cells, "
       f"{len({c.model.name for c in cells})} models, {len({c.target_task for c in cells})} target tasks, "
       f"seeds {', '.join(str(s) for s in sorted({c.seed for c in cells}))}. "
-      "Scores are the target task's primary metric; mean ± sample std over seeds (n = seeds); "
-      "the difference is with − without intermediate training, paired by seed.\n\n")
+      "Scores are the target task's primary metric, mean over seeds with its 95 % interval [low, high] "
+      "(n = seeds); a difference is with − without intermediate training, paired by seed and by example, "
+      "**bold** where its interval excludes 0.\n\n")
+
+    w("## Uncertainty\n\n")
+    w(f"Every interval is a {bootstrap['method']} at {bootstrap['level']:.0%}: {bootstrap['resamples']} "
+      f"resamples, RNG seed {bootstrap['seed']}. A resample draws each (target task, language)'s evaluation "
+      "examples with replacement — the same draw for every cell of the task, since every seed and arm scores "
+      "the same example ids — and, where an arm has several seeds, its seeds with replacement; each language's "
+      "score is recomputed from the drawn examples' rows (`predictions.json`). Every number is defined in "
+      "the repository's docs/report.md.\n\n")
+    w(markdown(["task", "resampled over", "paired examples per language", "ids not in every cell"],
+               [[t, "examples (and seeds)" if s["mode"] == "examples" else f"seeds only: {s.get('why', '')}",
+                 _range(s["paired_examples"]), sum(s["unpaired_examples"].values())]
+                for t, s in bootstrap["tasks"].items()]))
+    w("\n")
 
     w("## Target scores with and without intermediate training\n\n")
-    for task in sorted({r["target_task"] for r in tables["per_language"]}):
-        rows = [r for r in tables["per_language"] if r["target_task"] == task]
-        w(f"### {task} ({rows[0]['metric']})\n\n")
-        sources = sorted({r["published_source"] for r in rows if "published_source" in r})
+    pairings = tables["same_data_pairings"]
+    if pairings:
+        w("> **Same data twice**: " + "; ".join(f"{p['intermediate_task']}→{p['target_task']} ({p['model']}): "
+                                                 f"{p['why']}" for p in pairings)
+          + ". These pairings are marked ⚠ below; they are not intermediate-task transfer and no finding uses "
+          "them.\n\n")
+    for task, size in sorted({(r["target_task"], r["train_size"]) for r in tables["per_language"]}):
+        rows = [r for r in tables["per_language"] if r["target_task"] == task and r["train_size"] == size]
+        w(f"### {task} ({rows[0]['metric']}){_size(size)}\n\n")
+        sources = sorted({r["published_source"] for r in rows if r.get("published_source")})
         w(markdown(["model", "intermediate", "language", "without", "with", "difference", "published (context)"],
-                    [[r["model"], r["intermediate_task"], r["language"],
-                      mean_pm(r["without_mean"], r["without_std"], r["without_n"]),
-                      mean_pm(r["with_mean"], r["with_std"], r["with_n"]),
-                      mean_pm(r["diff_mean"], r["diff_std"], r["diff_n"]), published_text(r)] for r in rows]))
+                   [[r["model"], r["intermediate_task"] + (" ⚠" if r.get("same_data_as_target") else ""),
+                     r["language"].replace("_", " "),
+                     ci_text(r["without_mean"], r["without_ci_low"], r["without_ci_high"], r["without_n"]),
+                     ci_text(r["with_mean"], r["with_ci_low"], r["with_ci_high"], r["with_n"]),
+                     ci_text(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"], r["diff_n"], True),
+                     published_text(r)] for r in rows]))
+        if any(r["language"] == NON_ENGLISH_EXCL for r in rows):
+            w(f"\n`non english excl ja zh`: the zero-shot average without {', '.join(TOKENISATION_CAVEAT)}, whose "
+              "tagging scores are limited by tokenisation (README); both averages are shown, neither is "
+              "preferred.\n")
         if sources:
             w(f"\nPublished: {'; '.join(sources)}. Other models, the paper's own split and language set: a sanity "
               "range, not a comparison. Our average is over the languages above.\n")
         else:
             w("\nPublished: no number of the XTREME papers is recorded for this task (repro/report/published.py).\n")
-        if f"scores_{task}.png" in plots:
-            w(f"\n![{task} scores](plots/scores_{task}.png)\n")
-        w("\n")
-
-    if tables["missing_languages"] or tables["dropped"]:
-        w("## Data not scored\n\n")
-    if tables["missing_languages"]:
-        w("Languages of a target that were not evaluated (the data source lacks them; `eval.missing_languages: "
-          "skip`). They are in no average above.\n\n")
-        w(markdown(["task", "language", "why", "cells"],
-                    [[r["target_task"], r["language"], r["why"], r["cells"]] for r in tables["missing_languages"]]))
-        w("\n")
-    if tables["dropped"]:
-        w("Rows the loaders dropped (no gold label, answer text not in its context), per cell and split.\n\n")
-        w(markdown(["cell", "part", "reason", "rows"],
-                    [[r["cell_id"], r["part"], r["reason"], r["rows"]] for r in tables["dropped"]]))
+        suffix = "" if len({r["train_size"] for r in tables["per_language"] if r["target_task"] == task}) <= 1 \
+            else f"_n{size}"
+        for stem, what in (("scores", "scores"), ("heatmap", "with − without per language")):
+            if f"{stem}_{task}{suffix}.png" in plots:
+                w(f"\n![{task} {what}](plots/{stem}_{task}{suffix}.png)\n")
         w("\n")
 
     w("## Transfer gap (English − mean of the other languages)\n\n")
-    w(markdown(["task", "model", "intermediate", "gap without", "gap with", "difference"],
-                [[r["target_task"], r["model"], r["intermediate_task"],
-                  mean_pm(r["gap_without_mean"], r["gap_without_std"], r["gap_without_n"]),
-                  mean_pm(r["gap_with_mean"], r["gap_with_std"], r["gap_with_n"]),
-                  mean_pm(r["gap_diff_mean"], r["gap_diff_std"], r["gap_diff_n"])] for r in tables["transfer_gap"]]))
+    w(markdown(["task", "model", "intermediate", *(["train size"] if len(sizes) > 1 else []), "gap without",
+                "gap with", "difference"],
+               [[r["target_task"], r["model"], r["intermediate_task"], *([r["train_size"]] if len(sizes) > 1 else []),
+                 ci_text(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high"),
+                         r["gap_without_n"]),
+                 ci_text(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high"), r["gap_with_n"]),
+                 ci_text(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"), r["gap_diff_n"],
+                         True)] for r in tables["transfer_gap"]]))
     if "transfer_gap.png" in plots:
         w("\n![transfer gap](plots/transfer_gap.png)\n")
 
-    w("\n## Efficiency\n\n### Parameters and inference latency (results files)\n\n")
-    w(markdown(["task", "model", "total", "embedding", "non-embedding", "trainable", "latency ms", "batch", "seq",
-                 "dtype", "device"],
-                [[r["target_task"], r["model"], r["params_total"], r["params_embedding"], r["params_non_embedding"],
-                  r["params_trainable"], mean_pm(r["latency_ms_mean"], r["latency_ms_std"], r["latency_n"]),
-                  r["batch_size"], r["seq_len"], r["dtype"], r["device"]] for r in tables["efficiency"]]))
-    w("\n### Accuracy vs latency and parameters (Pareto front: no other point is cheaper and better)\n\n")
-    w(markdown(["task", "model", "intermediate", "score", "latency ms", "parameters", "front (latency)",
-                 "front (params)"],
-                [[r["target_task"], r["model"], r["intermediate_task"], mean_pm(r["score_mean"], r["score_std"], r["n"]),
-                  r["latency_ms"], r["params_total"], r["pareto_latency"], r["pareto_params"]]
-                 for r in tables["accuracy_efficiency"]]))
-    w("\n" + "".join(f"![{p}](plots/{p})\n" for p in plots if p.startswith("pareto_")))
-    w("\n### Training compute\n\n")
-    w(markdown(["task", "model", "intermediate", "phase", "phase task", "examples", "epochs", "steps", "tokens",
-                 "FLOPs", "wall time s", "n"],
-                [[r["target_task"], r["model"], r["intermediate_task"], r["phase"], r["phase_task"],
-                  r["train_examples_mean"], r["epochs_mean"], r["steps_mean"], r["tokens_mean"], r["flops_mean"],
-                  mean_pm(r["wall_time_s_mean"], r["wall_time_s_std"], r["n"]), r["n"]]
-                 for r in tables["training_cost"]]))
-    if "training_cost.png" in plots:
-        w("\n![training cost](plots/training_cost.png)\n")
+    w("\n## Findings of the seed study\n\n")
+    w("Each verdict is decided by the 95 % intervals shown: a difference counts only where its interval "
+      "excludes 0, so a finding is **inconclusive** whenever a deciding interval contains 0 or does not exist. "
+      "Scores: the `average` over the languages an experiment's cells share, mean over seeds; a family is its "
+      "best model; findings use each task's largest training size and no same-data pairing. "
+      "Full numbers: `claims.json`.\n\n")
+    w(markdown(["#", "claim", "verdict", "deciding differences [95 % CI]"],
+               [[str(c.id), c.text, f"**{c.verdict}**", c.evidence] for c in findings]))
+
+    w("\n## Deviations from the seed study's setup\n\n")
+    w("What this run did against what the paper did (its setup claims 6–10). These describe the run; they are "
+      "not findings.\n\n")
+    w(markdown(["#", "setup", "paper", "this run", "as in the paper"],
+               [[str(d.id), d.item, d.paper, d.run, d.follows] for d in deviations]))
+    if pairings:
+        w("\nPairings whose intermediate data is the target's own training data: "
+          + "; ".join(f"{p['intermediate_task']}→{p['target_task']} ({p['cells']} cells)" for p in pairings) + ".\n")
+
+    w("\n## Efficiency that can differ\n\n")
+    w("Intermediate training changes what the target phase starts from, so it can change how fast the target "
+      "learns and what the whole costs. The intermediate run is shared by every target of (model, "
+      "intermediate task, seed): each cell carries its FLOPs divided by the cells of this run that reuse it.\n\n")
+    for p in plots:
+        if p.startswith("curves_"):
+            w(f"![learning curves](plots/{p})\n")
+    stt = tables["steps_to_target_summary"]
+    w("\n### Steps and FLOPs to the no-intermediate twin's best English dev score\n\n")
+    if stt:
+        w(markdown(["task", "model", "intermediate", "train size", "twin's best dev", "twin: steps",
+                    "reached (seeds)", "steps", "total FLOPs / twin's"],
+                   [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["twin_best_dev"],
+                     r["twin_steps"], _reached(r), r["steps"], r["total_flops_ratio"]] for r in stt]))
+        w("\nMeans over the seeds (steps and the ratio: over those that reached it; per seed: "
+          "`tables/steps_to_target.csv`). Total FLOPs include the cell's share of its intermediate run.\n")
+    else:
+        w("No cell has a no-intermediate twin (same model, target, train size and seed).\n")
+    w("\n### Total training cost and the zero-shot change per unit of it\n\n")
+    ce = tables["cost_effect"]
+    if ce:
+        w(markdown(["task", "model", "intermediate", "train size", "Δ non-English average [95 % CI]",
+                    "total FLOPs with", "total FLOPs without", "cost ratio", "Δ per extra PFLOP [95 % CI]"],
+                   [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
+                     ci_text(r["delta_non_english"], r["delta_ci_low"], r["delta_ci_high"], None, True),
+                     r["total_flops_with"], r["total_flops_without"], r["cost_ratio"],
+                     ci_text(r["delta_per_pflop"], r["delta_per_pflop_ci_low"], r["delta_per_pflop_ci_high"])]
+                    for r in ce]))
+    else:
+        w("No cross-lingual target has both arms.\n")
+    w("\n### Training compute per phase\n\n")
+    w(markdown(["task", "model", "intermediate", "train size", "phase", "phase task", "examples", "epochs", "steps",
+                "tokens", "FLOPs", "wall time s", "n"],
+               [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["phase"], r["phase_task"],
+                 r["train_examples_mean"], r["epochs_mean"], r["steps_mean"], r["tokens_mean"], r["flops_mean"],
+                 r["wall_time_s_mean"], r["n"]] for r in tables["training_cost"]]))
+    w("\nPer cell: `tables/cost.csv` (target FLOPs, the intermediate run's FLOPs, how many cells share it, the "
+      "share, the total; wall time per phase split into compile, dev evaluation, checkpoints and steps).\n")
+    if "training_flops.png" in plots:
+        w("\n![training FLOPs](plots/training_flops.png)\n")
+    if "wall_time.png" in plots:
+        w("\n![wall time](plots/wall_time.png)\n\nWall time depends on the machine and its load and includes "
+          "XLA compilation (shown apart): it is not a measure of training cost, FLOPs are.\n")
+    se = tables.get("sample_efficiency", [])
+    if se:
+        w("\n### Sample efficiency: score against the target's training size\n\n")
+        w(markdown(["task", "model", "intermediate", "train size", "examples", "score", "mean [95 % CI]",
+                    "with − without [95 % CI]"],
+                   [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["train_examples"],
+                     r["score"].replace("_", " "), ci_text(r["mean"], r["ci_low"], r["ci_high"], r["n"]),
+                     ci_text(r.get("diff_mean"), r.get("diff_ci_low"), r.get("diff_ci_high"), None, True)]
+                    for r in se]))
+        w("\n" + "".join(f"![sample efficiency](plots/{p})\n" for p in plots if p.startswith("sample_efficiency_")))
+
+    w("\n## Parameters and inference latency: identical by construction\n\n")
+    w("Intermediate training changes weights, not the network: with and without it a cell has the same "
+      "parameters and runs the same computation, so neither is a result for either arm. Stated once per model "
+      "and target head; the check below only confirms that the measurements agree (parameters exactly, "
+      "latency within 2 standard errors of the pooled spread of the measurements).\n\n")
+    w(markdown(["task", "model", "total", "embedding", "non-embedding", "trainable", "batch", "seq", "dtype", "device"],
+               [[r["target_task"], r["model"], r["params_total"], r["params_embedding"], r["params_non_embedding"],
+                 r["params_trainable"], r["batch_size"], r["seq_len"], r["dtype"], r["device"]]
+                for r in tables["efficiency"]]))
+    w("\n")
+    w(markdown(["task", "model", "cells", "parameters equal", "latency with ms", "latency without ms", "difference ms",
+                "noise bound ms", "within noise"],
+               [[r["target_task"], r["model"], r["cells"], r["params_equal"], r["latency_with_ms"],
+                 r["latency_without_ms"], r["latency_diff_ms"], r["latency_noise_bound_ms"],
+                 r["latency_within_noise"]] for r in tables["identical_by_construction"]]))
+
     if bench_path is not None:
         w(f"\n### Benchmarks (`{bench_path}`)\n\n")
         cols = [k for k in _BENCH_KEYS if any(k in r for r in bench)]
         extra = [k for k in _BENCH_EXTRA if any(k in r for r in bench)]
         w(markdown(["name", *cols, "median ms", "mean ms", "std ms", "rounds", *extra],
-                    [[r["name"], *(r.get(k) for k in cols), r["median_ms"], r["mean_ms"], r["stddev_ms"],
-                      r.get("rounds"), *(r.get(k) for k in extra)] for r in bench]))
+                   [[r["name"], *(r.get(k) for k in cols), r["median_ms"], r["mean_ms"], r["stddev_ms"],
+                     r.get("rounds"), *(r.get(k) for k in extra)] for r in bench]))
         if "benchmark_latency.png" in plots:
             w("\n![benchmarks](plots/benchmark_latency.png)\n")
 
-    w("\n## Claims of the seed study\n\n")
-    w("Definitions: score = the results' `average` (primary metric over languages), mean over seeds; a family "
-      "is represented by its best model; best/worst/> compare scores strictly; a ≈ b when |a − b| ≤ "
-      "max(1 point, pooled seed std); claims 6–10 are checked against what this run did. "
-      "Full numbers: `claims.json`.\n\n")
-    w(markdown(["#", "claim", "verdict", "numbers"],
-                [[str(c.id), c.text, f"**{c.verdict}**", c.evidence] for c in claims]))
+    w("\n## Checkpoint selection\n\n")
+    w("Every score above is of the checkpoint with the best **English** dev score (xtreme's protocol, the "
+      "primary one here). Target-language (\"oracle\") selection, which Keung et al. (2020) show can change "
+      "zero-shot conclusions, is **not computed**: the results files record the English dev curve only and the "
+      "scores of the English-selected checkpoint, not target-language dev scores per checkpoint, so there is "
+      "nothing to select from without re-running the cells.\n")
+
+    if tables["missing_languages"] or tables["dropped"]:
+        w("\n## Data not scored\n\n")
+    if tables["missing_languages"]:
+        w("Languages of a target that were not evaluated (the data source lacks them; `eval.missing_languages: "
+          "skip`). They are in no average above.\n\n")
+        w(markdown(["task", "language", "why", "cells"],
+                   [[r["target_task"], r["language"], r["why"], r["cells"]] for r in tables["missing_languages"]]))
+        w("\n")
+    if tables["dropped"]:
+        w("Rows the loaders dropped (no gold label, answer text not in its context), per cell and split.\n\n")
+        w(markdown(["cell", "part", "reason", "rows"],
+                   [[r["cell_id"], r["part"], r["reason"], r["rows"]] for r in tables["dropped"]]))
+        w("\n")
 
     w("\n## Environment\n\n")
     w(markdown(["cell", "synthetic", "device", "jax", "flax", "python", "commit", "finished"],
-                [[r["cell_id"], r["synthetic"], r["device"], r["jax"], r["flax"], r["python"], r["commit"],
-                  r["finished_at"]] for r in tables["environment"]]))
+               [[r["cell_id"], r["synthetic"], r["device"], r["jax"], r["flax"], r["python"], r["commit"],
+                 r["finished_at"]] for r in tables["environment"]]))
     w("\n### Config (`configs.json` has every cell's full config)\n\nOne value in every cell that has the key:\n\n")
     w(markdown(["key", "value", "cells"],
-                [[r["key"], fmt(r["value"]), r["cells"]] for r in tables["config_common"]]))
+               [[r["key"], fmt(r["value"]), r["cells"]] for r in tables["config_common"]]))
     varying = tables["config_varying"]
     if varying and len(varying[0]) > 1:
         keys = [k for k in varying[0] if k != "cell_id"]
@@ -127,3 +243,15 @@ def render(cells, tables, claims, bench, plots, results_dir: Path, bench_path) -
     return md.getvalue()
 
 
+def _reached(r) -> str:
+    if not r["with_curve"]:
+        return "no curve (schema < 3)"
+    text = f"{r['reached']} of {r['with_curve']}"
+    return text if r["reached"] else f"never ({text})"
+
+
+def _range(counts: dict[str, int]) -> str:
+    if not counts:
+        return "—"
+    lo, hi = min(counts.values()), max(counts.values())
+    return fmt(lo) if lo == hi else f"{fmt(lo)}–{fmt(hi)}"

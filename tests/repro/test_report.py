@@ -1,9 +1,11 @@
-"""The report: files written, numbers traced to the results files, bad input refused without damage."""
+"""The report: files written, numbers traced to the results and predictions files, intervals where the data
+allow them, old results folders still reported, bad input refused without damage."""
 from __future__ import annotations
 
 import csv
 import json
 import math
+import re
 import shutil
 import statistics
 import subprocess
@@ -13,22 +15,32 @@ import pytest
 
 from repro import report
 from repro.__main__ import main as cli_main
-from repro.report.rows import pareto_front
+from repro.report import latex, plots
 from tests.support.paths import ROOT
-from tests.support.results_files import edited, make_results, write_grid, write_results
+from tests.support.results_files import (edited, make_cell, make_results, smoke_grid_v3, write_cells, write_grid,
+                                         write_results)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RESAMPLES = 300
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One smoke-shaped run and its report (plots take a second or two: build once)."""
+    """One smoke-shaped schema-3 run (3 seeds, per-example predictions) and its report: build once."""
     root = tmp_path_factory.mktemp("run")
-    cells = write_grid(root)
+    cells = write_cells(root, smoke_grid_v3(seeds=(0, 1, 2)))
     bench = root / "bench.json"
     bench.write_text(json.dumps(_bench_json()))
-    out = report.build_report(root, benchmarks=bench)
+    out = report.build_report(root, benchmarks=bench, resamples=RESAMPLES)
     return root, cells, out
+
+
+@pytest.fixture(scope="module")
+def old(tmp_path_factory):
+    """A schema-1 run (no predictions, two seeds) and its report."""
+    root = tmp_path_factory.mktemp("old")
+    cells = write_grid(root)
+    return root, cells, report.build_report(root, resamples=RESAMPLES)
 
 
 def _bench_json():
@@ -48,115 +60,274 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_report_files_and_plots(built):
+def _cells_of(cells, task, model, inter):
+    return [c for c in cells if c["target_task"] == task and c["model"]["name"] == model
+            and (c["intermediate_task"] or "none") == inter]
+
+
+def test_report_files_tables_and_figures(built):
     root, cells, out = built
     assert out == root / "report"
     md = (out / "report.md").read_text()
     assert md.startswith("# xtreme-transfer report — SYNTHETIC RUN")
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     for task in ("synth_sentiment", "synth_nli"):
-        for stem in ("scores", "pareto_latency", "pareto_params"):
+        for stem in ("scores", "heatmap", "curves"):
             assert f"{stem}_{task}.png" in pngs
             assert f"plots/{stem}_{task}.png" in md
-    assert {"transfer_gap.png", "training_cost.png", "benchmark_latency.png"} <= set(pngs)
+    assert {"transfer_gap.png", "training_flops.png", "wall_time.png", "benchmark_latency.png"} <= set(pngs)
+    assert not any(p.startswith("pareto_") for p in pngs)     # latency/parameters cannot differ between arms
     for p in (out / "plots").glob("*.png"):
-        data = p.read_bytes()
-        assert data[:8] == PNG_MAGIC and len(data) > 5000, p
-    for name in ("per_language", "transfer_gap", "efficiency", "accuracy_efficiency", "training_cost",
+        assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 5000, p
+        svg = p.with_suffix(".svg")       # every figure also as a vector file
+        assert svg.exists() and svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()[:2000]
+    for name in ("per_language", "transfer_gap", "learning_curves", "steps_to_target", "cost", "cost_effect",
+                 "efficiency", "identical_by_construction", "training_cost", "bootstrap", "deviations",
                  "environment", "config_common", "config_varying", "cells", "benchmarks"):
         assert (out / "tables" / f"{name}.csv").stat().st_size > 0, name
-    claims = json.loads((out / "claims.json").read_text())
-    assert [c["id"] for c in claims] == list(range(1, 11))
-    assert len(_rows(out / "claims.csv")) == 10
+    texs = sorted(p.name for p in (out / "tables").glob("*.tex"))
+    assert {"per_language_synth_nli.tex", "per_language_synth_sentiment.tex", "transfer_gap.tex", "findings.tex",
+            "deviations.tex", "steps_to_target.tex", "cost_effect.tex"} <= set(texs)
+    data = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in data["findings"]] == [1, 2, 3, 4, 5, 11]
+    assert [d["id"] for d in data["deviations"]] == [6, 7, 8, 9, 10]
+    assert data["bootstrap"]["resamples"] == RESAMPLES and data["bootstrap"]["seed"] == 0
+    assert data["bootstrap"]["method"] == "paired bootstrap, percentile interval"
+    assert f"{RESAMPLES} resamples, RNG seed 0" in md
+    assert len(_rows(out / "claims.csv")) == 6
     assert set(json.loads((out / "configs.json").read_text())) == {c["cell_id"] for c in cells}
-    varying = _rows(out / "tables" / "config_varying.csv")
-    assert set(varying[0]) == {"cell_id", "cell.model", "cell.intermediate_task", "cell.target_task", "cell.seed"}
-    common = {r["key"]: r for r in _rows(out / "tables" / "config_common.csv")}
-    assert common["models.xlnet-tiny.family"]["cells"] == str(len(cells) // 3)
-    assert common["target.epochs"]["value"] == "2.0" and "| target.epochs | 2 | 24 |" in md
-
-
-def _cells_of(cells, task, model, inter):
-    return [c for c in cells if c["target_task"] == task and c["model"]["name"] == model
-            and (c["intermediate_task"] or "none") == inter]
+    for section in ("## Uncertainty", "## Findings of the seed study", "## Deviations from the seed study's setup",
+                    "## Efficiency that can differ", "### Steps and FLOPs to the no-intermediate twin's best",
+                    "## Parameters and inference latency: identical by construction", "## Checkpoint selection"):
+        assert section in md, section
+    assert "oracle" in md and "**not computed**" in md
 
 
 def test_every_per_language_number_is_recomputed_from_the_results(built):
     _, cells, out = built
     rows = _rows(out / "tables" / "per_language.csv")
-    assert len(rows) == 2 * 3 * 4     # tasks × models × (3 languages + average)
+    assert len(rows) == 2 * 3 * 5     # tasks × models × (3 languages + average + non-English average)
     for r in rows:
-        get = (lambda c: c["average"]) if r["language"] == "average" else (lambda c: c["per_language"][r["language"]])
+        langs = {"en": ["en"], "average": ["en", "de", "sw"], "non_english": ["de", "sw"]}.get(r["language"],
+                                                                                              [r["language"]])
+
+        def get(c):
+            return statistics.mean(c["per_language"][lang] for lang in langs)
         w = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
         wo = _cells_of(cells, r["target_task"], r["model"], "none")
-        assert float(r["with_mean"]) == pytest.approx(statistics.mean(map(get, w)), abs=1e-12)
-        assert float(r["with_std"]) == pytest.approx(statistics.stdev(map(get, w)), abs=1e-12)
-        assert float(r["without_mean"]) == pytest.approx(statistics.mean(map(get, wo)), abs=1e-12)
+        assert float(r["with_mean"]) == pytest.approx(statistics.mean(map(get, w)), abs=1e-9)
+        assert float(r["with_std"]) == pytest.approx(statistics.stdev(map(get, w)), abs=1e-9)
+        assert float(r["without_mean"]) == pytest.approx(statistics.mean(map(get, wo)), abs=1e-9)
         base = {c["seed"]: get(c) for c in wo}
         diffs = [get(c) - base[c["seed"]] for c in w]
-        assert float(r["diff_mean"]) == pytest.approx(statistics.mean(diffs), abs=1e-12)
-        assert int(r["diff_n"]) == 2
+        assert float(r["diff_mean"]) == pytest.approx(statistics.mean(diffs), abs=1e-9)
+        assert int(r["diff_n"]) == 3 and r["ci_method"] == "examples+seeds" and r["ci_examples"] == "400"
+        for prefix in ("with", "without", "diff"):     # every shown statistic has an interval around it
+            lo, m, hi = (float(r[f"{prefix}_{k}"]) for k in ("ci_low", "mean", "ci_high"))
+            assert lo < m < hi
+        assert (r["diff_ci_excludes_0"] == "True") == (float(r["diff_ci_low"]) > 0 or float(r["diff_ci_high"]) < 0)
 
 
-def test_efficiency_and_training_tables_come_from_the_results(built):
+def test_old_results_without_predictions_still_report(old):
+    _, cells, out = old
+    md = (out / "report.md").read_text()
+    rows = _rows(out / "tables" / "per_language.csv")
+    assert rows and all(r["diff_ci_low"] == "" and "no per-example predictions" in r["no_ci"] for r in rows)
+    assert "no CI" in md and "seeds only: no per-example predictions" in md
+    data = json.loads((out / "claims.json").read_text())
+    assert {c["verdict"] for c in data["findings"]} <= {"inconclusive", "not tested"}
+    steps = _rows(out / "tables" / "steps_to_target.csv")
+    assert steps and {r["reached"] for r in steps} == {"no curve"}
+    assert "no curve (schema < 3)" in md
+
+
+def test_three_old_seeds_get_a_seeds_only_interval(tmp_path):
+    for seed, (a, b) in enumerate([(70, 60), (72, 61), (71, 63)]):
+        write_results(tmp_path, make_results("bert-tiny", "imdb", "xnli", seed, per_language={"en": a, "de": a - 5}))
+        write_results(tmp_path, make_results("bert-tiny", None, "xnli", seed, per_language={"en": b, "de": b - 5}))
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    row = next(r for r in _rows(out / "tables" / "per_language.csv") if r["language"] == "en")
+    assert row["ci_method"] == "seeds" and row["ci_seeds"] == "3"
+    # Resampled seeds' mean differences lie between the smallest (8) and the largest (11) of the three.
+    assert 8 <= float(row["diff_ci_low"]) < float(row["diff_mean"]) < float(row["diff_ci_high"]) <= 11
+
+
+def test_efficiency_tables_come_from_the_results(built):
     _, cells, out = built
     for r in _rows(out / "tables" / "efficiency.csv"):
         cs = [c for c in cells if c["target_task"] == r["target_task"] and c["model"]["name"] == r["model"]]
         assert int(r["params_total"]) == cs[0]["param_count"]["total"]
-        assert int(r["params_embedding"]) == cs[0]["param_count"]["embedding"]
-        assert float(r["latency_ms_mean"]) == pytest.approx(
-            statistics.mean(c["inference"]["latency_ms_median"] for c in cs), abs=1e-12)
     for r in _rows(out / "tables" / "training_cost.csv"):
         cs = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
         assert float(r["wall_time_s_mean"]) == pytest.approx(
             statistics.mean(c["training"][r["phase"]]["wall_time_s"] for c in cs), abs=1e-12)
-    for r in _rows(out / "tables" / "transfer_gap.csv"):
-        cs = _cells_of(cells, r["target_task"], r["model"], r["intermediate_task"])
-        assert float(r["gap_with_mean"]) == pytest.approx(statistics.mean(c["transfer_gap"] for c in cs), abs=1e-12)
+    cost = {r["cell_id"]: r for r in _rows(out / "tables" / "cost.csv")}
+    for c in cells:
+        r = cost[c["cell_id"]]
+        if c["intermediate_task"]:     # one intermediate run per (model, seed), reused by the two targets
+            assert int(r["intermediate_shared_by"]) == 2
+            assert float(r["intermediate_flops_share"]) == pytest.approx(c["training"]["intermediate"]["flops"] / 2)
+            t = c["training"]["target"]
+            assert float(r["target_steps_s"]) == pytest.approx(
+                t["wall_time_s"] - sum(t["timing"].values()), abs=1e-9)
+        assert float(r["total_flops"]) == pytest.approx(c["training"]["target"]["flops"]
+                                                        + float(r["intermediate_flops_share"]))
+    effect = _rows(out / "tables" / "cost_effect.csv")
+    per = {(r["target_task"], r["model"], r["language"]): r for r in _rows(out / "tables" / "per_language.csv")}
+    for r in effect:
+        d = float(per[(r["target_task"], r["model"], "non_english")]["diff_mean"])
+        assert float(r["delta_non_english"]) == pytest.approx(d, abs=1e-6)
+        extra = float(r["total_flops_with"]) - float(r["total_flops_without"])
+        assert float(r["delta_per_pflop"]) == pytest.approx(d / (extra / 1e15), rel=1e-6)
+    same = _rows(out / "tables" / "identical_by_construction.csv")
+    assert all(r["params_equal"] == "True" for r in same)
     bench = _rows(out / "tables" / "benchmarks.csv")
     assert [float(b["median_ms"]) for b in bench] == pytest.approx([1.23, 4.56])
-    assert bench[1]["impl"] == "torch" and bench[1]["params.total"] == "57000"
+
+
+def test_steps_to_target_on_hand_made_logs(tmp_path):
+    def curve(devs, flops_per_step=1e9):
+        return [{"step": 10 * (i + 1), "examples": 160 * (i + 1), "flops": 10 * (i + 1) * flops_per_step, "dev": d}
+                for i, d in enumerate(devs)]
+    made = [make_cell("bert-tiny", None, "synth_nli", 0, curve=curve([50, 60, 70, 68])),
+            make_cell("bert-tiny", "synth_int_sentiment", "synth_nli", 0, curve=curve([65, 69.9, 70, 75])),
+            make_cell("bert-tiny", "synth_int_sentiment", "synth_sentiment", 0, curve=curve([40, 45])),
+            make_cell("bert-tiny", None, "synth_sentiment", 0, curve=curve([50, 55]))]
+    for r, _ in made:
+        if r["intermediate_task"]:
+            r["training"]["intermediate"]["flops"] = 8e10
+    write_cells(tmp_path, made)
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    rows = {r["target_task"]: r for r in _rows(out / "tables" / "steps_to_target.csv")}
+    nli = rows["synth_nli"]
+    assert float(nli["twin_best_dev"]) == 70 and nli["twin_steps"] == "30" and nli["reached"] == "yes"
+    assert nli["steps"] == "30"        # 69.9 at step 20 is not 70
+    assert float(nli["target_flops"]) == 3e10
+    assert float(nli["total_flops"]) == pytest.approx(3e10 + 8e10 / 2)   # the intermediate run serves 2 targets
+    assert float(nli["total_flops_ratio"]) == pytest.approx((3e10 + 4e10) / 3e10)
+    assert rows["synth_sentiment"]["reached"] == "never" and rows["synth_sentiment"]["steps"] == ""
     md = (out / "report.md").read_text()
-    assert "| test_latency[torch-bert-tiny] | forward | torch | bert | bert-tiny | sequence_classification | 8 | 64 " \
-           "| float32 | 4.56 | 5.016 | 0.456 | 7 | 57,000 | 32,000 | 12,345,678 |" in md
+    assert "never (0 of 1)" in md
+    curves = _rows(out / "tables" / "learning_curves.csv")
+    assert len(curves) == 4 + 4 + 2 + 2
+    assert any(float(r["total_flops"]) == pytest.approx(1e10 + 4e10)
+               for r in curves if r["intermediate_task"] != "none")
 
 
-def test_changing_one_results_value_changes_the_report(built, tmp_path):
+def test_sample_efficiency_when_the_train_size_varies(tmp_path):
+    made = []
+    for size, gap in ((100, 15.0), (None, 1.0)):
+        for inter, bonus in (("synth_int_sentiment", gap), (None, 0.0)):
+            made.append(make_cell("bert-tiny", inter, "synth_nli", 0, train_size=size,
+                                  per_language={"en": 60 + bonus, "de": 50 + bonus}))
+    write_cells(tmp_path, made)
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    rows = _rows(out / "tables" / "sample_efficiency.csv")
+    assert sorted((r["train_size"], r["intermediate_task"]) for r in rows) == [
+        ("100", "none"), ("100", "synth_int_sentiment"), ("all", "none"), ("all", "synth_int_sentiment")]
+    small = next(r for r in rows if r["train_size"] == "100" and r["intermediate_task"] != "none")
+    assert float(small["diff_mean"]) == pytest.approx(15.0, abs=0.5) and small["score"] == "non_english"
+    assert (out / "plots" / "sample_efficiency_synth_nli.png").exists()
+    md = (out / "report.md").read_text()
+    assert "### Sample efficiency" in md and "### synth_nli (accuracy), train size 100" in md
+    assert (out / "plots" / "scores_synth_nli_n100.png").exists()
+
+
+def test_same_data_pairing_is_marked(tmp_path):
+    why = "the intermediate task mnli is the data xnli trains on"
+    write_cells(tmp_path, [make_cell("bert-tiny", "mnli", "xnli", 0, same_data_as_target=why, synthetic=False),
+                           make_cell("bert-tiny", None, "xnli", 0, synthetic=False)])
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    md = (out / "report.md").read_text()
+    assert "**Same data twice**: mnli→xnli (bert-tiny): " + why in md
+    assert "| bert-tiny | mnli ⚠ | en |" in md
+    assert _rows(out / "tables" / "same_data_pairings.csv")[0]["why"] == why
+    assert "(same data)" in (out / "tables" / "per_language_xnli.tex").read_text()
+
+
+def test_tagging_averages_with_and_without_ja_zh(tmp_path):
+    langs = {"en": 90.0, "de": 70.0, "ja": 20.0, "zh": 30.0}
+    write_cells(tmp_path, [make_cell("bert-tiny", i, "udpos", 0, per_language=langs, synthetic=False)
+                           for i in ("siqa", None)])
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    rows = {r["language"]: r for r in _rows(out / "tables" / "per_language.csv")}
+    assert float(rows["non_english"]["with_mean"]) == pytest.approx(40.0)
+    assert float(rows["non_english_excl_ja_zh"]["with_mean"]) == pytest.approx(70.0)
+    assert "without ja, zh" in (out / "report.md").read_text()
+
+
+def test_latex_tables_parse(built):
+    _, _, out = built
+    for path in sorted((out / "tables").glob("*.tex")):
+        tex = path.read_text()
+        begins, ends = re.findall(r"\\begin\{(\w+)\}", tex), re.findall(r"\\end\{(\w+)\}", tex)
+        assert begins == ends[::-1] == ["table", "tabular"][:len(begins)], path
+        assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1, path
+        body = tex[tex.index(r"\midrule"):tex.index(r"\bottomrule")]
+        spec = next(l for l in tex.splitlines() if l.startswith(r"\begin{tabular}"))[len(r"\begin{tabular}{"):-1]
+        cols = len(re.sub(r"\{[^}]*\}", "", spec))      # l, r, p{width}: one letter a column
+        for line in body.splitlines()[1:]:
+            assert line.endswith(r"\\") and line.count(" & ") == cols - 1, (path, line)
+        text = re.sub(r"\$[^$]*\$", "", tex.replace(" & ", "  "))      # math ($m^{+a}_{-b}$) may use _
+        assert not re.search(r"(?<!\\)[_%&#]", text), path     # specials in text are escaped
+    nli = (out / "tables" / "per_language_synth_nli.tex").read_text()
+    assert r"synth\_int\_sentiment" in nli and re.search(r"\$\d+(\.\d+)?\^\{\+[\d.]+\}_\{-[\d.]+\}\$", nli)
+    if shutil.which("pdflatex"):
+        doc = out.parent / "tables.tex"
+        doc.write_text(latex.standalone([p.read_text() for p in sorted((out / "tables").glob("*.tex"))]))
+        r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=doc.parent,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_latex_escapes_and_intervals():
+    assert latex.escape("a_b 5% & #1 {x}") == r"a\_b 5\% \& \#1 \{x\}"
+    assert latex.mean_ci(70.0, 68.0, 73.0) == "$70^{+3}_{-2}$"
+    assert latex.mean_ci(70.0, math.nan, math.nan) == "$70$" and latex.mean_ci(math.nan, 1, 2) == "--"
+
+
+def test_no_zero_height_error_bars_and_heatmap_marks():
+    one_seed = {"with_mean": 70.0, "with_ci_low": "", "with_ci_high": "", "with_n": 1}
+    assert plots.interval(one_seed, "with") is None
+    assert plots.interval({"with_mean": 70.0, "with_ci_low": 68.0, "with_ci_high": 73.0}, "with") == (2.0, 3.0)
+    assert plots.ci_contains_zero({"diff_ci_low": -1.0, "diff_ci_high": 2.0}) is True
+    assert plots.ci_contains_zero({"diff_ci_low": 0.5, "diff_ci_high": 2.0}) is False
+    assert plots.ci_contains_zero({"diff_ci_low": "", "diff_ci_high": ""}) is None
+
+
+def test_changing_one_prediction_changes_the_report(built, tmp_path):
     root, cells, out = built
     shutil.copytree(root / "cells", tmp_path / "cells")
     victim = _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[0]
-    changed = edited(victim, **{"per_language.de": 0.123456})
-    write_results(tmp_path, changed)
-    out2 = report.build_report(tmp_path, benchmarks=root / "bench.json")
+    path = tmp_path / "cells" / victim["cell_id"] / "predictions.json"
+    preds = json.loads(path.read_text())
+    preds["languages"]["de"]["rows"] = [[1.0]] * len(preds["languages"]["de"]["rows"])
+    path.write_text(json.dumps(preds))
+    write_results(tmp_path, edited(victim, **{"per_language.de": 100.0}))
+    out2 = report.build_report(tmp_path, resamples=RESAMPLES)
     old, new = (out / "report.md").read_text(), (out2 / "report.md").read_text()
-    assert old != new
-    other = _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[1]["per_language"]["de"]
-    expected = f"{statistics.mean([0.123456, other]):.4g}"
-    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_int_sentiment | de |")
-                and expected in l)
-    assert line not in old
-    changed_lines = set(new.splitlines()) ^ set(old.splitlines())
-    # The roberta de row of synth_nli (old and new) and the results path line; nothing else.
-    assert all("roberta-tiny | synth_int_sentiment | de" in l or l.startswith("Results:") for l in changed_lines), changed_lines
+    other = [c["per_language"]["de"] for c in _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[1:]]
+    expected = f"{statistics.mean([100.0, *other]):.4g}"
+    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_int_sentiment | de |"))
+    assert f"| {expected} [" in line and line not in old
 
 
 def test_real_run_is_not_labelled_synthetic(tmp_path):
     for seed in (0, 1):
         for inter in ("imdb", None):
             write_results(tmp_path, make_results("bert-tiny", inter, "xnli", seed, synthetic=False))
-    md = (report.build_report(tmp_path, tmp_path / "r") / "report.md").read_text()
+    md = (report.build_report(tmp_path, tmp_path / "r", resamples=RESAMPLES) / "report.md").read_text()
     assert "SYNTHETIC" not in md and "xnli" in md
 
 
-def test_english_only_target_without_transfer_gap(tmp_path):
+def test_english_only_target_has_no_transfer_gap(tmp_path):
     for seed in (0, 1):
         for inter in ("synth_int_sentiment", None):
-            r = make_results("xlnet-tiny", inter, "synth_sentiment_domain", seed, per_language={"en": 0.6 + seed / 10})
-            write_results(tmp_path, r)
-    out = report.build_report(tmp_path)
-    gap = _rows(out / "tables" / "transfer_gap.csv")
-    assert gap[0]["gap_with_mean"] == "" and gap[0]["gap_with_n"] == "0"
-    assert "| xlnet-tiny | synth_int_sentiment | en | 0.65 ± 0.07071 (n=2) |" in (out / "report.md").read_text()
+            write_results(tmp_path, make_results("xlnet-tiny", inter, "synth_sentiment_domain", seed,
+                                                 per_language={"en": 0.6 + seed / 10}))
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    assert _rows(out / "tables" / "transfer_gap.csv") == []
+    assert "| xlnet-tiny | synth_int_sentiment | en | 0.65 (n=2), no CI |" in (out / "report.md").read_text()
 
 
 def _run_main(argv, capsys):
@@ -170,6 +341,7 @@ def _run_main(argv, capsys):
     (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema_version": 99})), "schema_version 99"),
     (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "average"})),
      "missing key 'average'"),
+    (lambda p: (p.parent / "predictions.json").write_text("[]"), "not a predictions file"),
 ])
 def test_bad_input_names_the_file_and_keeps_the_old_report(built, tmp_path, capsys, damage, expect):
     root, _, out = built
@@ -180,7 +352,7 @@ def test_bad_input_names_the_file_and_keeps_the_old_report(built, tmp_path, caps
     damage(bad)
     code, err = _run_main([str(tmp_path)], capsys)
     assert code != 0 and len(err) == 1
-    assert str(bad) in err[0] and expect in err[0]
+    assert str(bad.parent) in err[0] and expect in err[0]
     assert (tmp_path / "report" / "report.md").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cells", "report"]   # no temp folder left behind
 
@@ -207,18 +379,13 @@ def test_help(capsys):
     assert "RESULTS_DIR" in out and "--benchmarks" in out and "--out" in out
 
 
-def test_python_m_repro_report_still_works(built, tmp_path):
+def test_python_m_repro_report_still_works(old, tmp_path):
     """The documented `python -m repro.report RESULTS_DIR` is `python -m repro report RESULTS_DIR`."""
-    root, _, _ = built
+    root, _, _ = old
     r = subprocess.run([sys.executable, "-m", "repro.report", str(root), "--out", str(tmp_path / "r")],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == f"report: wrote {tmp_path / 'r' / 'report.md'}"
-
-
-def test_pareto_front():
-    pts = [(1.0, 0.5), (2.0, 0.7), (2.0, 0.6), (3.0, 0.7), (0.5, 0.4), (math.nan, 0.9)]
-    assert pareto_front(pts) == [True, True, False, False, True, False]
 
 
 def test_results_builder_is_consistent(tmp_path):
@@ -226,6 +393,10 @@ def test_results_builder_is_consistent(tmp_path):
     assert len(list((tmp_path / "cells").glob("*/results.json"))) == len(cells) == 24
     c = cells[0]
     assert abs(c["transfer_gap"] - (c["per_language"]["en"] - c["average_non_english"])) < 1e-12
+    r, p = make_cell(per_language={"en": 61.3, "de": 40.0}, examples=200)
+    assert r["per_language"]["en"] == pytest.approx(100 * sum(row[0] for row in p["languages"]["en"]["rows"]) / 200)
+    assert r["per_language"]["en"] == pytest.approx(61.5)      # rounded to whole examples
+    assert p["languages"]["en"]["ids"] == make_cell(seed=5, examples=200)[1]["languages"]["en"]["ids"]
 
 
 def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
@@ -236,26 +407,33 @@ def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
                                              per_language={"en": 90.0, "vi": 60.0, "zh": 50.0}))
         write_results(tmp_path, make_results("e5-small", inter, "xcopa", 0, synthetic=False,
                                              per_language={"en": 65.0, "et": 55.0}))
-    out = report.build_report(tmp_path)
-    rows = {(r["target_task"], r["language"], r["intermediate_task"]): r for r in _rows(out / "tables" / "per_language.csv")}
+        write_results(tmp_path, make_results("e5-small", inter, "xquad", 0, synthetic=False,
+                                             per_language={"en": 65.0, "de": 55.0}))
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    rows = {(r["target_task"], r["language"], r["intermediate_task"]): r
+            for r in _rows(out / "tables" / "per_language.csv")}
     avg = rows[("udpos", "average", "siqa")]
     expected = {a.model: a.value for a in published.anchors_for("udpos", "avg")}
-    assert expected == {"mBERT": 70.3, "XLM-R": 73.8}
+    assert expected == {"mBERT": 70.3, "XLM-R": 73.8, "XTREME-R mBERT": 70.9, "XTREME-R XLM-R": 75.0}
     assert {m: float(avg[f"published_{m}"]) for m in expected} == expected
     assert float(avg["with_mean"]) == pytest.approx(200 / 3) and float(avg["without_mean"]) == pytest.approx(200 / 3)
     assert "Table 2" in avg["published_source"] and "average of 33 languages" in avg["published_source"]
+    assert "arXiv 2104.07412" in avg["published_source"] and "average of 38 languages" in avg["published_source"]
     assert rows[("udpos", "vi", "siqa")].get("published_mBERT", "") == ""   # no per-language anchor recorded
     md = (out / "report.md").read_text()
-    assert "| e5-small | siqa | average | 66.67 (n=1) | 66.67 (n=1) | 0 (n=1) | mBERT 70.3; XLM-R 73.8 |" in md
-    xcopa = md[md.index("### xcopa"):]
-    assert "no number of the XTREME papers is recorded for this task" in xcopa.split("###")[1]
+    assert ("| e5-small | siqa | average | 66.67 (n=1), no CI | 66.67 (n=1), no CI | 0 (n=1), no CI | "
+            "mBERT 70.3; XLM-R 73.8; XTREME-R mBERT 70.9; XTREME-R XLM-R 75 |") in md
+    xcopa = md[md.index("### xcopa"):].split("###")[1]
+    assert "XTREME-R mBERT 56.1" in xcopa and "transcription unchecked" in xcopa
+    xquad = md[md.index("### xquad"):].split("###")[1]
+    assert "no number of the XTREME papers is recorded for this task" in xquad
 
 
-def test_training_cost_names_the_task_that_trained_a_target_without_train_data(tmp_path):
+def test_training_compute_names_the_task_that_trained_a_target_without_train_data(tmp_path):
     r = make_results("e5-small", None, "mlqa", 0, synthetic=False, per_language={"en": 20.0, "de": 10.0})
     r["training"]["target"]["train_task"] = "tydiqa"
     write_results(tmp_path, r)
-    out = report.build_report(tmp_path)
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
     (row,) = _rows(out / "tables" / "training_cost.csv")
     assert (row["target_task"], row["phase_task"]) == ("mlqa", "tydiqa")
-    assert "| mlqa | e5-small | none | target | tydiqa |" in (out / "report.md").read_text()
+    assert "| mlqa | e5-small | none | all | target | tydiqa |" in (out / "report.md").read_text()

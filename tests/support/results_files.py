@@ -1,6 +1,8 @@
-"""Builds results files in the schema of docs/design.md (schema 1), shaped like the smoke grid.
+"""Builds results files in the schema of docs/design.md, shaped like the smoke grid: schema 1 (`make_results`,
+no per-example predictions) and schema 3 (`make_cell`: learning curves, time split, train_size and a
+predictions file whose rows give exactly the cell's per-language scores).
 
-Imported by tests/repro/test_report.py and tests/repro/test_claims.py (which also checks the builder).
+Imported by tests/repro/test_report.py, test_claims.py and test_stats.py (which also check the builder).
 """
 from __future__ import annotations
 
@@ -81,11 +83,80 @@ def make_results(model="bert-tiny", intermediate="synth_int_sentiment", target="
     }
 
 
-def write_results(results_dir: Path, results: dict) -> Path:
+def write_results(results_dir: Path, results: dict, predictions: dict | None = None) -> Path:
     path = Path(results_dir) / "cells" / results["cell_id"] / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
+    if predictions is not None:
+        (path.parent / "predictions.json").write_text(json.dumps(predictions))
     return path
+
+
+# ---- schema 3: curves, timing, train_size and per-example predictions ----------------------------------
+def correct_rows(accuracy: float, n: int, rng: random.Random) -> list[list[float]]:
+    """n accuracy rows ([correct]) of which exactly round(accuracy * n / 100) are right, at random places."""
+    k = round(accuracy * n / 100)
+    right = [1.0] * k + [0.0] * (n - k)
+    rng.shuffle(right)
+    return [[v] for v in right]
+
+
+def default_curve(steps=(10, 20, 30), dev=(60.0, 70.0, 75.0), flops_per_step=4e7, examples_per_step=16):
+    return [{"step": s, "examples": s * examples_per_step, "flops": s * flops_per_step, "dev": d}
+            for s, d in zip(steps, dev)]
+
+
+def make_cell(model="bert-tiny", intermediate="synth_int_sentiment", target="synth_sentiment", seed=0,
+              per_language=None, examples=400, train_size=None, curve=None, intermediate_curve=None,
+              same_data_as_target=None, synthetic=True, rng=None) -> tuple[dict, dict]:
+    """(results.json, predictions.json) of one schema-3 cell: per_language (0-100 accuracy) is what the rows
+    give (rounded to whole examples); the rows' ids are the same in every cell of a target task."""
+    family = MODELS.get(model, model.split("-")[0])
+    rng = rng or random.Random(zlib.crc32(f"{model}/{intermediate}/{target}/{seed}/{train_size}".encode()))
+    if per_language is None:
+        bonus = 5.0 if intermediate else 0.0
+        per_language = {lang: 100 * BASE[family] + bonus - 8.0 * (lang != "en") + rng.uniform(-2, 2)
+                        for lang in LANGUAGES}
+    rows = {lang: correct_rows(v, examples, rng) for lang, v in per_language.items()}
+    exact = {lang: 100.0 * sum(r[0] for r in rs) / len(rs) for lang, rs in rows.items()}
+    r = make_results(model, intermediate, target, seed, per_language=exact, synthetic=synthetic, rng=rng)
+    size = f"__n{train_size}" if train_size is not None else ""
+    r["cell_id"] = r["cell_id"] + size
+    r["config"]["cell"]["train_size"] = train_size
+    r["schema_version"] = 3
+    r["train_size"] = train_size
+    r["eval_examples"] = {lang: examples for lang in per_language}
+    r["predictions"] = "predictions.json"
+    r["same_data_as_target"] = same_data_as_target
+    target_curve = default_curve() if curve is None else curve
+    r["training"]["target"].update({
+        "curve": target_curve, "timing": {"compile_s": 1.5, "eval_s": 0.4, "checkpoint_s": 0.2},
+        "steps": target_curve[-1]["step"] if target_curve else 30,
+        "flops": target_curve[-1]["flops"] if target_curve else 1.2e9,
+        "best_dev": max((p["dev"] for p in target_curve), default=None),
+        "train_examples": train_size or 200})
+    if r["training"]["intermediate"] is not None:
+        inter_curve = (default_curve((100, 250), (50.0, 60.0), 4.4e7) if intermediate_curve is None
+                       else intermediate_curve)
+        r["training"]["intermediate"].update({"curve": inter_curve, "timing": {"compile_s": 2.0, "eval_s": 1.0,
+                                                                               "checkpoint_s": 0.5}})
+    predictions = {"format": "xtreme-transfer-predictions", "version": 1, "cell_id": r["cell_id"], "task": target,
+                   "metric": "accuracy", "kind": "accuracy",
+                   "languages": {lang: {"ids": [f"{target}-{lang}-{i}" for i in range(examples)], "rows": rs}
+                                 for lang, rs in rows.items()}}
+    return r, predictions
+
+
+def write_cells(results_dir: Path, cells: list[tuple[dict, dict]]) -> list[dict]:
+    """Writes make_cell pairs; returns the results dicts."""
+    for results, predictions in cells:
+        write_results(results_dir, results, predictions)
+    return [r for r, _ in cells]
+
+
+def smoke_grid_v3(seeds=(0, 1), models=tuple(MODELS), targets=tuple(TARGETS),
+                  intermediates=("synth_int_sentiment", None), **kw) -> list[tuple[dict, dict]]:
+    return [make_cell(m, i, t, s, **kw) for m in models for i in intermediates for t in targets for s in seeds]
 
 
 def smoke_grid(seeds=(0, 1), models=tuple(MODELS), targets=tuple(TARGETS), intermediates=("synth_int_sentiment", None)):
