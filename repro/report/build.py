@@ -34,7 +34,7 @@ from repro.report.markdown import render
 from repro.report.rows import (config_rows, efficiency_rows, environment_rows, intermediate_name,
                                missing_language_rows, per_language_rows, training_cost_rows, transfer_gap_rows)
 from repro.report.stats import RESAMPLES, SEED, Bootstrap
-from repro.results import ResultsError, load_cells, load_predictions, read_json, result_paths
+from repro.results import ResultsError, load_cells, load_divergences, load_predictions, read_json, result_paths
 from repro.tables import text, write_csv
 
 # Kept under the old names for readers of this module (scripts/bench_table.py).
@@ -144,6 +144,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         "missing_languages": missing_language_rows(cells),
         "dropped": [{"cell_id": c.cell_id, "part": part, "reason": reason, "rows": n}
                     for c in cells for part, reasons in sorted(c.dropped.items()) for reason, n in sorted(reasons.items())],
+        "diverged": [{"cell_id": d.cell_id, "phase": d.phase, "step": d.step, "last_checkpoint": d.last_checkpoint,
+                      "message": d.message} for d in load_divergences(results_dir)],
         "config_common": common,
         "config_varying": varying,
         "cells": [_cell_summary(c) for c in cells],

@@ -43,6 +43,9 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
     if n_syn:
         w(f"> **SYNTHETIC**: {n_syn} of {len(cells)} cells ran on synthetic data with tiny models. The numbers "
           "check that the pipeline works; they say nothing about the models or the claims of the study.\n\n")
+    if tables["diverged"]:
+        w(f"> **{len(tables['diverged'])} cell(s) diverged** and have no score; they are in no table, average or "
+          "finding (list under *Diverged cells*).\n\n")
     w(f"Results: `{results_dir}` — {len(cells)} cells, "
       f"{len({c.model.name for c in cells})} models, {len({c.target_task for c in cells})} target tasks, "
       f"seeds {', '.join(str(s) for s in sorted({c.seed for c in cells}))}. "
@@ -226,6 +229,14 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
         w("Rows the loaders dropped (no gold label, answer text not in its context), per cell and split.\n\n")
         w(markdown(["cell", "part", "reason", "rows"],
                    [[r["cell_id"], r["part"], r["reason"], r["rows"]] for r in tables["dropped"]]))
+        w("\n")
+
+    if tables["diverged"]:
+        w("\n## Diverged cells\n\n")
+        w("A non-finite loss or gradient norm stopped these cells (`on_divergence: record`, `diverged.json`); "
+          "they have no score. Every comparison above uses only the cells that finished.\n\n")
+        w(markdown(["cell", "phase", "step", "last checkpoint kept"],
+                   [[r["cell_id"], r["phase"], r["step"], r["last_checkpoint"] or "none"] for r in tables["diverged"]]))
         w("\n")
 
     w("\n## Environment\n\n")

@@ -437,3 +437,21 @@ def test_training_compute_names_the_task_that_trained_a_target_without_train_dat
     (row,) = _rows(out / "tables" / "training_cost.csv")
     assert (row["target_task"], row["phase_task"]) == ("mlqa", "tydiqa")
     assert "| mlqa | e5-small | none | all | target | tydiqa |" in (out / "report.md").read_text()
+
+
+def test_a_diverged_cell_is_listed_and_never_scored(tmp_path):
+    from repro.results import Divergence
+    write_cells(tmp_path, smoke_grid_v3(seeds=(0,)))
+    cell_id = "bert-tiny__int-synth_int_sentiment__tgt-synth_tagging__seed1"
+    d = tmp_path / "cells" / cell_id
+    d.mkdir(parents=True)
+    Divergence(cell_id=cell_id, phase="target", step=17, message=f"{cell_id}: target phase diverged: loss nan at "
+               "step 17", last_checkpoint="target/checkpoints/best", config={}).write(d / "diverged.json")
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    md = (out / "report.md").read_text()
+    assert "**1 cell(s) diverged**" in md and "## Diverged cells" in md
+    assert f"| {cell_id} | target | 17 | target/checkpoints/best |" in md
+    assert [r["cell_id"] for r in _rows(out / "tables" / "diverged.csv")] == [cell_id]
+    # never a score: the cell is in no score table
+    for name in ("per_language", "cells", "transfer_gap"):
+        assert cell_id not in (out / "tables" / f"{name}.csv").read_text()
