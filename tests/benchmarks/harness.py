@@ -229,6 +229,77 @@ def jax_train_step(model, head: str, learning_rate: float = 2e-5, clip_norm: flo
     return step, state
 
 
+def train_batch(config: dict, head: str, batch: int, seq_len: int) -> dict:
+    """A benchmark train step's batch as numpy arrays: inputs, labels and example_mask (all rows real)."""
+    import numpy as np
+
+    inputs = make_inputs(config, head, batch, seq_len)
+    labels = make_labels(head, inputs, head_num_labels(head))
+    return {**inputs, **labels, "example_mask": np.ones(inputs["input_ids"].shape[0], np.float32)}
+
+
+def jax_train_call(model, head: str, batch: dict, info: dict):
+    """The benchmarked JAX train call: the pipeline's step, AOT-compiled with the state donated, on `batch`
+    (train_batch). Lower and compile time and XLA's FLOP count go into `info`; returns (call, compiled)."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+
+    step, state = jax_train_step(model, head)
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    # The model's own arrays must stay valid: the step donates (and so deletes) its input state.
+    state = jax.tree.map(jnp.copy, state)
+    jax.block_until_ready((state, batch))
+    t0 = time.perf_counter()
+    lowered = jax.jit(step, donate_argnums=0).lower(state, batch)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    info.update(lower_s=t1 - t0, compile_s=t2 - t1, xla_flops_per_batch=cost_analysis_flops(compiled),
+                weights_dtype="float32")
+    plant = planted_slowdown()
+    holder = [state]
+
+    def call():
+        for _ in range(plant):
+            holder[0], metrics = compiled(holder[0], batch)
+        return jax.block_until_ready(metrics["loss"])
+
+    return call, compiled
+
+
+def torch_train_call(torch_model, head: str, batch: dict, dtype: str, info: dict):
+    """The benchmarked PyTorch train call: loss from the transformers head, global-norm clipping at 1.0 and
+    AdamW, as the JAX step; torch.autocast(bfloat16) for bf16. `torch_model` is trained in place."""
+    import contextlib
+
+    import torch
+
+    device = torch_device()
+    torch_model.train()
+    kwargs = {k: torch.from_numpy(v).long().to(device) for k, v in batch.items() if k != "example_mask"}
+    opt = torch.optim.AdamW(torch_model.parameters(), lr=2e-5, weight_decay=0.01)
+    autocast = (torch.autocast(device, dtype=torch.bfloat16) if dtype == "bfloat16"
+                else contextlib.nullcontext())
+    info.update(weights_dtype="float32",
+                torch_attn_implementation=getattr(torch_model.config, "_attn_implementation", None))
+    plant = planted_slowdown()
+
+    def call():
+        for _ in range(plant):
+            with autocast:
+                loss = torch_model(**kwargs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(torch_model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        torch_sync()
+        return loss.detach()
+
+    return call
+
+
 # ---------------------------------------------------------------------------------------------------
 # Timing
 
