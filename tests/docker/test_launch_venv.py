@@ -1,0 +1,114 @@
+"""The SLURM array launcher without docker (docker/launch/slurm-venv.sbatch): it runs each array task's grid
+shard with the project's own Python environment, requeues, and hands SLURM's TERM to the grid itself."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.docker.test_launch import _shellcheck
+from tests.support.paths import ROOT
+
+SBATCH = ROOT / "docker" / "launch" / "slurm-venv.sbatch"
+# A stand-in interpreter: records its argv, the shard variables and its working folder; on TERM it logs and
+# exits 143 as the grid does.
+FAKE_PYTHON = """#!/usr/bin/env bash
+log={log}
+printf '%s\\n' "$@" > "$log.argv"
+echo "task=${{SLURM_ARRAY_TASK_ID:-}} count=${{SLURM_ARRAY_TASK_COUNT:-}} cwd=$PWD pid=$$" > "$log.env"
+trap 'echo TERM >> "$log.signals"; exit 143' TERM
+if [ "${{FAKE_WAIT:-0}}" = 1 ]; then echo started >> "$log.signals"; while true; do sleep 0.1; done; fi
+"""
+
+
+def _venv(tmp_path) -> tuple[Path, Path]:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    log = tmp_path / "python"
+    exe = venv / "bin" / "python"
+    exe.write_text(FAKE_PYTHON.format(log=log))
+    exe.chmod(0o755)
+    return venv, log
+
+
+def _env(tmp_path, venv, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XT_"))}
+    env.update(XT_RESULTS=str(tmp_path / "results"), XT_VENV=str(venv), SLURM_SUBMIT_DIR=str(ROOT),
+               SLURM_ARRAY_TASK_ID="3", SLURM_ARRAY_TASK_MIN="0", SLURM_ARRAY_TASK_MAX="7",
+               SLURM_ARRAY_TASK_STEP="1", SLURM_ARRAY_TASK_COUNT="8", **extra)
+    return env
+
+
+def test_shellcheck_and_directives():
+    r = subprocess.run([_shellcheck(), "-s", "bash", str(SBATCH)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = SBATCH.read_text().splitlines()
+    first_command = next(i for i, ln in enumerate(lines[1:], 1) if ln.strip() and not ln.startswith("#"))
+    directives = [ln for ln in lines[:first_command] if ln.startswith("#SBATCH")]
+    for want in ("#SBATCH --array=", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@"):
+        assert any(d.startswith(want) for d in directives), want
+    assert not any(ln.startswith("#SBATCH") for ln in lines[first_command:])
+
+
+def test_each_array_task_runs_its_shard_with_the_venv(tmp_path):
+    venv, log = _venv(tmp_path)
+    r = subprocess.run(["bash", str(SBATCH), "smoke", "grid.seeds=[0]"], env=_env(tmp_path, venv),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert log.with_suffix(".argv").read_text().splitlines() == [
+        "-m", "repro", "grid", "configs/smoke.yaml", f"output_dir={tmp_path / 'results' / 'smoke'}", "grid.seeds=[0]"]
+    env_line = log.with_suffix(".env").read_text()
+    assert "task=3 count=8" in env_line and f"cwd={ROOT}" in env_line   # the shard comes from SLURM's variables
+    assert (tmp_path / "results").is_dir()
+
+
+def test_the_report_task_reads_the_union(tmp_path):
+    venv, log = _venv(tmp_path)
+    r = subprocess.run(["bash", str(SBATCH), "--report", "mini"], env=_env(tmp_path, venv),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert log.with_suffix(".argv").read_text().splitlines() == [
+        "-m", "repro", "report", str(tmp_path / "results" / "mini")]
+
+
+@pytest.mark.parametrize("what, env_change, message", [
+    ("no venv", {"XT_VENV": "/nonexistent/venv"}, "no Python environment at /nonexistent/venv"),
+    ("no preset", {}, "no preset"),
+    ("no results folder", {"XT_RESULTS": None}, "set XT_RESULTS"),
+])
+def test_bad_setup_is_one_line_and_exit_2(tmp_path, what, env_change, message):
+    venv, log = _venv(tmp_path)
+    env = _env(tmp_path, venv)
+    for k, v in env_change.items():
+        if v is None:
+            env.pop(k)
+        else:
+            env[k] = v
+    r = subprocess.run(["bash", str(SBATCH), "nosuchpreset" if what == "no preset" else "smoke"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not log.with_suffix(".argv").exists()   # nothing ran
+
+
+def test_slurms_term_reaches_the_grid_itself(tmp_path):
+    """--signal=B:TERM signals the batch script's pid: the script exec's the grid, so the grid gets it."""
+    venv, log = _venv(tmp_path)
+    p = subprocess.Popen(["bash", str(SBATCH), "smoke"], env=_env(tmp_path, venv, FAKE_WAIT="1"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    signals = log.with_suffix(".signals")
+    for _ in range(300):
+        if signals.exists() and "started" in signals.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail(f"the stand-in grid did not start: {p.communicate()}")
+    assert f"pid={p.pid}" in log.with_suffix(".env").read_text()   # the same process: exec, no wrapper shell
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 143
+    assert signals.read_text().splitlines() == ["started", "TERM"]
