@@ -39,7 +39,8 @@ def _env(tmp_path, venv, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XT_"))}
     env.update(XT_RESULTS=str(tmp_path / "results"), XT_VENV=str(venv), SLURM_SUBMIT_DIR=str(ROOT),
                SLURM_ARRAY_TASK_ID="3", SLURM_ARRAY_TASK_MIN="0", SLURM_ARRAY_TASK_MAX="7",
-               SLURM_ARRAY_TASK_STEP="1", SLURM_ARRAY_TASK_COUNT="8", **extra)
+               SLURM_ARRAY_TASK_STEP="1", SLURM_ARRAY_TASK_COUNT="8")
+    env.update(extra)
     return env
 
 
@@ -49,7 +50,8 @@ def test_shellcheck_and_directives():
     lines = SBATCH.read_text().splitlines()
     first_command = next(i for i, ln in enumerate(lines[1:], 1) if ln.strip() and not ln.startswith("#"))
     directives = [ln for ln in lines[:first_command] if ln.startswith("#SBATCH")]
-    for want in ("#SBATCH --array=", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@"):
+    for want in ("#SBATCH --array=", "#SBATCH --requeue", "#SBATCH --open-mode=append",
+                 "#SBATCH --signal=B:TERM@"):
         assert any(d.startswith(want) for d in directives), want
     assert not any(ln.startswith("#SBATCH") for ln in lines[first_command:])
 
@@ -68,11 +70,24 @@ def test_each_array_task_runs_its_shard_with_the_venv(tmp_path):
 
 def test_the_report_task_reads_the_union(tmp_path):
     venv, log = _venv(tmp_path)
-    r = subprocess.run(["bash", str(SBATCH), "--report", "mini"], env=_env(tmp_path, venv),
+    r = subprocess.run(["bash", str(SBATCH), "--report", "mini"], env=_env(tmp_path, venv, SLURM_ARRAY_TASK_ID="0"),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert log.with_suffix(".argv").read_text().splitlines() == [
         "-m", "repro", "report", str(tmp_path / "results" / "mini")]
+
+
+def test_a_report_submitted_as_the_whole_array_is_written_by_its_first_task_only(tmp_path):
+    venv, log = _venv(tmp_path)   # `sbatch ... --report` without --array=0: the script's --array=0-7
+    r = subprocess.run(["bash", str(SBATCH), "--report", "mini"], env=_env(tmp_path, venv),   # task 3 of 0-7
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "the report is array task 0's; task 3 has nothing to do (submit it with --array=0)" in r.stdout
+    assert not log.with_suffix(".argv").exists()
+    env = {k: v for k, v in _env(tmp_path, venv).items() if not k.startswith("SLURM_ARRAY")}   # not an array job
+    r = subprocess.run(["bash", str(SBATCH), "--report", "mini"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert log.with_suffix(".argv").read_text().splitlines()[:3] == ["-m", "repro", "report"]
 
 
 @pytest.mark.parametrize("what, env_change, message", [
