@@ -251,14 +251,32 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
             log.info("%s: step %d/%d loss %.4f grad norm %.3g lr %.3g", label, s, total_steps, m["loss"],
                      m["grad_norm"], m["learning_rate"])
 
+    # The best params since the last write of the latest state: held (a device copy, as the train step donates
+    # its input) and written just before that state, so that the disk never holds a best checkpoint newer than
+    # the latest one. A resume replays the steps after the latest state, dev evaluations included, and finds
+    # the same best again; a phase writes each checkpoint once per checkpoint_every, not once per improvement.
+    best_held = None   # (step, params, meta)
+    last_saved = step  # the step of the latest state on disk (or resumed from)
+
+    def save_latest() -> None:
+        nonlocal best_held, last_saved
+        meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
+        tlog.flush()
+        t = time.perf_counter()
+        if best_held is not None:
+            store.save_best(*best_held)
+            best_held = None
+        store.save_latest(step, state, meta)
+        last_saved = step
+        timing["checkpoint_s"] += time.perf_counter() - t
+
     def save_latest_only() -> None:
         """The latest state at a step off the checkpoint cadence (a stop was requested): no dev evaluation."""
         drain()
-        meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
-        tlog.flush()
-        store.save_latest(step, state, meta)
+        save_latest()
 
     def save(final: bool) -> None:
+        nonlocal best_held
         drain()
         if step % eval_every == 0 or final:
             t = time.perf_counter()
@@ -271,19 +289,15 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                                   "dev": float(score)})
             if meta["best_dev"] is None or score > meta["best_dev"]:
                 meta.update(best_dev=score, best_step=step, dev_scores=scores)
-                t = time.perf_counter()
-                store.save_best(step, state["params"], {"dev": score, "dev_scores": scores, "step": step})
-                timing["checkpoint_s"] += time.perf_counter() - t
-        meta.update(epoch=epoch, batch_index=index,
-                    wall_time_s=wall_before + time.perf_counter() - t0)
-        tlog.flush()
-        t = time.perf_counter()
-        store.save_latest(step, state, meta)
-        timing["checkpoint_s"] += time.perf_counter() - t
+                best_held = (step, jax.tree.map(jnp.copy, state["params"]),
+                             {"dev": score, "dev_scores": scores, "step": step})
+        if final or step % ckpt_every == 0:
+            save_latest()
+        else:
+            tlog.flush()
 
     ticker = progress.Ticker(label, total=total_steps, unit="step", initial=step)
     signals.where.update(label=label, step=step)
-    last_saved = step
     try:
         with signals.deferred():   # a stop request waits for the end of the step, then saves and stops
             while step < total_steps:
@@ -306,7 +320,6 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     final = step >= total_steps
                     if final or step % ckpt_every == 0 or step % eval_every == 0:
                         save(final)
-                        last_saved = step
                     if distributed.stop_requested():   # every process stops at this same step
                         if step != last_saved:
                             save_latest_only()

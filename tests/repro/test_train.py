@@ -108,3 +108,62 @@ def test_every_trainable_kind_runs_a_cell(tmp_path, target, extra):
     lrs = [x["learning_rate"] for x in log if "loss" in x]
     if extra.get("target.optimizer.accumulation") == 2:
         assert lrs[0] == lrs[1] != lrs[2]     # the schedule moves once per 2 micro-batches
+
+
+# ---- checkpoint cadence: the latest state every checkpoint_every steps, the best params only with it --------
+# 96 examples, batch 16: 6 steps an epoch, 18 in all; a dev evaluation every 2 steps, the latest state every 6.
+CADENCE = {"target.batch_size": 16, "target.eval_every": 2, "target.checkpoint_every": 6}
+
+
+def _record_saves(monkeypatch, fail_at_latest: int | None = None) -> list[tuple[str, int]]:
+    from repro.training import checkpoint
+
+    saves: list[tuple[str, int]] = []
+    latest, best = checkpoint.CheckpointStore.save_latest, checkpoint.CheckpointStore.save_best
+
+    def save_latest(self, step, state, meta):
+        if step == fail_at_latest:
+            raise RuntimeError(f"planted crash before the latest state of step {step}")
+        saves.append(("latest", step))
+        latest(self, step, state, meta)
+
+    def save_best(self, step, params, meta):
+        saves.append(("best", step))
+        best(self, step, params, meta)
+
+    monkeypatch.setattr(checkpoint.CheckpointStore, "save_latest", save_latest)
+    monkeypatch.setattr(checkpoint.CheckpointStore, "save_best", save_best)
+    return saves
+
+
+def test_the_latest_state_is_written_on_its_cadence_and_the_best_only_with_it(tmp_path, monkeypatch):
+    saves = _record_saves(monkeypatch)
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()
+    r = run_cell(cfg).to_dict()
+    t = r["training"]["target"]
+    assert t["steps"] == 18 and [p["step"] for p in t["curve"]] == list(range(2, 19, 2))   # 9 dev evaluations
+    assert [s for kind, s in saves if kind == "latest"] == [6, 12, 18]
+    # Each best write comes just before a latest write and is no newer than it: at most one per cadence.
+    for i, (kind, s) in enumerate(saves):
+        if kind == "best":
+            assert saves[i + 1][0] == "latest" and s <= saves[i + 1][1], saves
+    assert ("best", t["best_step"]) in saves
+
+
+def test_a_crash_after_an_unwritten_best_resumes_to_the_same_run(tmp_path, monkeypatch, caplog):
+    straight = tmp_path / "straight"
+    cfg = config.load(SMOKE, tiny_overrides(straight, **CADENCE)).resolved_cell()
+    run_cell(cfg)
+    # The crash comes where the latest state of step 18 would be written: the held best of steps 14-18 is lost
+    # with it, and the rerun replays from step 12, its dev evaluations included.
+    out = tmp_path / "crashed"
+    cfg = config.load(SMOKE, tiny_overrides(out, **CADENCE)).resolved_cell()
+    saves = _record_saves(monkeypatch, fail_at_latest=18)
+    with pytest.raises(RuntimeError, match="planted crash"):
+        run_cell(cfg)
+    assert [s for kind, s in saves if kind == "latest"] == [6, 12]
+    monkeypatch.undo()
+    with caplog.at_level("INFO"):
+        run_cell(cfg)
+    assert "resumed at step 12" in caplog.text
+    assert_same_run(straight / "cells" / CELL, out / "cells" / CELL)
