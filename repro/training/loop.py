@@ -259,7 +259,9 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     last_saved = step  # the step of the latest state on disk (or resumed from)
 
     def save_latest() -> None:
+        """The latest state (and the best held since the last one); also off the cadence, when a stop was requested."""
         nonlocal best_held, last_saved
+        drain()
         meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
         tlog.flush()
         t = time.perf_counter()
@@ -269,11 +271,6 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         store.save_latest(step, state, meta)
         last_saved = step
         timing["checkpoint_s"] += time.perf_counter() - t
-
-    def save_latest_only() -> None:
-        """The latest state at a step off the checkpoint cadence (a stop was requested): no dev evaluation."""
-        drain()
-        save_latest()
 
     def save(final: bool) -> None:
         nonlocal best_held
@@ -322,7 +319,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                         save(final)
                     if distributed.stop_requested():   # every process stops at this same step
                         if step != last_saved:
-                            save_latest_only()
+                            save_latest()
                         signals.stop_if_requested()
                     if final or index == 0:
                         break

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import time
 
 import pytest
 
-from tests.docker.test_launch import _shellcheck
+from tests.docker.test_launch_venv import assert_requeueable_sbatch, assert_term_reaches_the_exec_target
 from tests.support.paths import ROOT
 
 LAUNCH = ROOT / "docker" / "launch"
@@ -49,14 +47,7 @@ def _argv(log) -> list[str]:
 
 
 def test_shellcheck_and_directives():
-    r = subprocess.run([_shellcheck(), "-s", "bash", str(SBATCH)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    lines = SBATCH.read_text().splitlines()
-    first_command = next(i for i, ln in enumerate(lines[1:], 1) if ln.strip() and not ln.startswith("#"))
-    directives = [ln for ln in lines[:first_command] if ln.startswith("#SBATCH")]
-    for want in ("#SBATCH --array=", "#SBATCH --requeue", "#SBATCH --open-mode=append", "#SBATCH --signal=B:TERM@"):
-        assert any(d.startswith(want) for d in directives), want
-    assert not any(ln.startswith("#SBATCH") for ln in lines[first_command:])
+    assert_requeueable_sbatch(SBATCH)
 
 
 def test_each_array_task_runs_its_shard_in_the_image(tmp_path):
@@ -118,18 +109,7 @@ def test_slurms_term_reaches_the_payload(tmp_path):
     env, log, _ = _setup(tmp_path, FAKE_WAIT="1")
     p = subprocess.Popen(["bash", str(SBATCH), "smoke"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    signals = log.with_suffix(".signals")
-    for _ in range(300):
-        if signals.exists() and "started" in signals.read_text():
-            break
-        time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail(f"the stand-in did not start: {p.communicate()}")
-    assert f"pid={p.pid}" in log.with_suffix(".env").read_text()   # exec: apptainer is the batch script's pid
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=30)
-    assert p.returncode == 143 and signals.read_text().splitlines() == ["started", "TERM"]
+    assert_term_reaches_the_exec_target(p, log)   # exec: apptainer is the batch script's pid
 
 
 def test_the_definition_builds_from_the_image_the_launchers_run():

@@ -44,16 +44,40 @@ def _env(tmp_path, venv, **extra) -> dict:
     return env
 
 
-def test_shellcheck_and_directives():
-    r = subprocess.run([_shellcheck(), "-s", "bash", str(SBATCH)], capture_output=True, text=True, timeout=60)
+def assert_requeueable_sbatch(script: Path) -> None:
+    """shellcheck passes, and the array/requeue/append/TERM directives stand before the first command (sbatch
+    reads #SBATCH lines only until then). Shared with the Apptainer launcher's test."""
+    r = subprocess.run([_shellcheck(), "-s", "bash", str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    lines = SBATCH.read_text().splitlines()
+    lines = script.read_text().splitlines()
     first_command = next(i for i, ln in enumerate(lines[1:], 1) if ln.strip() and not ln.startswith("#"))
     directives = [ln for ln in lines[:first_command] if ln.startswith("#SBATCH")]
     for want in ("#SBATCH --array=", "#SBATCH --requeue", "#SBATCH --open-mode=append",
                  "#SBATCH --signal=B:TERM@"):
         assert any(d.startswith(want) for d in directives), want
     assert not any(ln.startswith("#SBATCH") for ln in lines[first_command:])
+
+
+def assert_term_reaches_the_exec_target(p: subprocess.Popen, log: Path) -> None:
+    """`p` runs a launcher whose stand-in (FAKE_WAIT=1) logs "started" and its pid: it must be the launcher's
+    own pid (exec, no wrapper shell), get the TERM sent to it and exit 143."""
+    signals = log.with_suffix(".signals")
+    for _ in range(300):
+        if signals.exists() and "started" in signals.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail(f"the stand-in did not start: {p.communicate()}")
+    assert f"pid={p.pid}" in log.with_suffix(".env").read_text()
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 143
+    assert signals.read_text().splitlines() == ["started", "TERM"]
+
+
+def test_shellcheck_and_directives():
+    assert_requeueable_sbatch(SBATCH)
 
 
 def test_each_array_task_runs_its_shard_with_the_venv(tmp_path):
@@ -114,16 +138,4 @@ def test_slurms_term_reaches_the_grid_itself(tmp_path):
     venv, log = _venv(tmp_path)
     p = subprocess.Popen(["bash", str(SBATCH), "smoke"], env=_env(tmp_path, venv, FAKE_WAIT="1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    signals = log.with_suffix(".signals")
-    for _ in range(300):
-        if signals.exists() and "started" in signals.read_text():
-            break
-        time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail(f"the stand-in grid did not start: {p.communicate()}")
-    assert f"pid={p.pid}" in log.with_suffix(".env").read_text()   # the same process: exec, no wrapper shell
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=30)
-    assert p.returncode == 143
-    assert signals.read_text().splitlines() == ["started", "TERM"]
+    assert_term_reaches_the_exec_target(p, log)
