@@ -120,6 +120,7 @@ def _check_train_parity(args) -> int:
     from repro.training import train_parity
     _quiet_transformers()
     try:
+        _host_memory()
         result = train_parity.compare_training(
             args.model, args.head, num_labels=args.num_labels, steps_count=args.steps, batch_size=args.batch_size,
             length=args.length, seed=args.seed, loss_tolerance=args.tolerance,
@@ -140,6 +141,7 @@ def _fine_tune_parity(args) -> int:
     from repro import config
     from repro.errors import UserError, one_line
     try:
+        _host_memory()
         cfg = config.load(args.config, args.overrides).resolved_cell()
         if args.eval_every < 1:
             raise config.ConfigError(f"fine-tune-parity: --eval-every={args.eval_every} must be >= 1")
@@ -273,6 +275,11 @@ def _preflight(cfg, command: str, cells, shard=None) -> int | None:
     return None
 
 
+def _host_memory() -> str:
+    from repro.training import host_memory
+    return host_memory.retain_freed_memory()
+
+
 def _error(msg: str) -> int:
     from repro import console
     console.say(f"error: {msg}")
@@ -340,8 +347,11 @@ def _train(args) -> int:
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
     try:
+        allocator = _host_memory()   # before jax's first computation: its threads must share the main heap
         cfg = config.load(args.config, args.overrides)
     except config.ConfigError as e:
+        return _error(str(e))
+    except ValueError as e:   # XT_HOST_ALLOCATOR
         return _error(str(e))
 
     from repro.training import distributed
@@ -367,6 +377,7 @@ def _train(args) -> int:
     main = distributed.process_id() == 0
     with console.capture_stray_output(log_path):   # library noise -> the log, not the console
         _setup_logging(log_path, args.command)
+        log.info("host memory: %s (%s; repro.training.host_memory)", allocator, "XT_HOST_ALLOCATOR")
         try:
             distributed.connect()
             if args.command == "run":

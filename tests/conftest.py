@@ -7,6 +7,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# The host heap policy a training process runs with (repro.training.host_memory): set before jax's first
+# computation, so that what the tests and benchmarks time is what `python -m repro` runs.
+from repro.training import host_memory  # noqa: E402
+
+host_memory.retain_freed_memory()
+
 import jax  # noqa: E402
 
 # Parity checks compare against float32 PyTorch: keep XLA from using lower-precision matmul passes.

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from flax_models import flops
+from repro.training import host_memory
 from tests.benchmarks import harness
 from tests.support.paths import SHARED
 
@@ -380,4 +381,5 @@ def bench_info(case, bank) -> dict:
         "xla_cpu_threads": harness.xla_cpu_threads(), "torch_threads": torch.get_num_threads(),
         "jax_version": jax.__version__, "torch_version": torch.__version__,
         "planted_slowdown": harness.planted_slowdown(),
+        "host_allocator": host_memory.applied() or "system (not set)",
     }

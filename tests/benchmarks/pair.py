@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train", action="store_true", help="time one AdamW train step instead of the forward")
     args = parser.parse_args(argv)
 
+    from repro.training import host_memory
+    print(f"host memory: {host_memory.retain_freed_memory()} (XT_HOST_ALLOCATOR)")
     import jax
     import jax.numpy as jnp
     import numpy as np

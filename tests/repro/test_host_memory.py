@@ -1,0 +1,87 @@
+"""The host heap policy (repro.training.host_memory): a train step stops page-faulting its temporary buffer in
+at every call, computes the same values, and a bad XT_HOST_ALLOCATOR is a one-line error.
+
+The policy is process-wide and tests/conftest.py has applied it to this process, so each arm runs in a
+fresh interpreter. Page-fault counts (getrusage's ru_minflt) are counted, not timed: a count does not depend
+on the machine's load.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import cli
+from tests.support.paths import ROOT
+
+# The pipeline's train step (repro.training.steps, as the benchmarks build it) on a model whose step needs a
+# temporary buffer over glibc's 32 MB mmap ceiling: a 32k x 512 word embedding (64 MB) and its gradient.
+PROBE = r"""
+import hashlib, json, resource, sys
+from repro.training import host_memory
+policy = host_memory.retain_freed_memory()
+import jax, jax.numpy as jnp, numpy as np
+import flax_models as fm
+from tests.benchmarks import harness
+config = dict(model_type="bert", vocab_size=32000, hidden_size=512, num_hidden_layers=1, num_attention_heads=8,
+              intermediate_size=1024, max_position_embeddings=64, type_vocab_size=2, pad_token_id=0)
+head = "sequence_classification"
+model = fm.from_config(config, head=head, num_labels=harness.head_num_labels(head))
+call, compiled = harness.jax_train_call(model, head, harness.train_batch(config, head, 8, 64), {})
+temp = compiled.memory_analysis().temp_size_in_bytes
+losses, faults = [], []
+for _ in range(8):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    losses.append(float(call()))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+jax.block_until_ready(compiled)
+print(json.dumps({"policy": policy, "temp_pages": temp // 4096, "faults": faults, "losses": losses}))
+"""
+
+
+def probe(policy: str) -> dict:
+    env = cli.env()
+    env["XT_HOST_ALLOCATOR"] = policy
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def arms() -> dict:
+    return {policy: probe(policy) for policy in ("system", "retain")}
+
+
+def test_glibc_defaults_fault_the_temporary_buffer_in_at_every_step(arms):
+    """The cost the policy removes, shown to exist (else the next test could pass for want of it)."""
+    system = arms["system"]
+    assert system["policy"] == "system" and system["temp_pages"] > 64 * 1024 * 1024 // 4096
+    assert min(system["faults"][1:]) > system["temp_pages"] / 2, system
+
+
+def test_retained_heap_reuses_earlier_steps_pages(arms):
+    """Over the last four of eight steps, at most one step may still find its buffer's place taken (a small
+    block freed between two steps can split the free one, and the heap then grows once): the default
+    arm faults the whole buffer in at every one of them."""
+    retain = arms["retain"]
+    assert retain["policy"] == "retain"
+    assert sum(retain["faults"][4:]) < 1.5 * retain["temp_pages"], retain
+    assert sorted(retain["faults"][4:])[-2] < retain["temp_pages"] / 20, retain
+
+
+def test_the_policy_does_not_change_what_is_computed(arms):
+    assert arms["retain"]["losses"] == arms["system"]["losses"]   # eight steps, bitwise
+
+
+def test_bad_policy_is_a_one_line_error(tmp_path):
+    env = cli.env()
+    env["XT_HOST_ALLOCATOR"] = "jemalloc"
+    proc = subprocess.run([sys.executable, "-m", "repro", "run", "configs/smoke.yaml", f"output_dir={tmp_path}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert lines == ["error: XT_HOST_ALLOCATOR='jemalloc': expected one of retain, system"], lines
+    assert not any(tmp_path.iterdir())
