@@ -54,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Markdown report, CSV and LaTeX tables, figures and the claims check of a run's "
                        "results files (RESULTS_DIR/cells/*/results.json).")
     r.add_argument("results_dir", metavar="RESULTS_DIR", help="the run's output folder (holds cells/)")
-    r.add_argument("--out", metavar="DIR", help="where to write the report (default: RESULTS_DIR/report); "
-                   "replaced as a whole only when the report is complete")
+    r.add_argument("--out", metavar="DIR", help="where to write the report (default: RESULTS_DIR/report): an absent or empty "
+                   "folder, or a previous report (replaced as a whole only when the new one is complete); "
+                   "anything else is refused")
     r.add_argument("--benchmarks", metavar="BENCH.json",
                    help="a pytest-benchmark JSON (--benchmark-json) to add to the efficiency section")
     t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
@@ -288,11 +289,12 @@ def _error(msg: str) -> int:
 
 def _report(args) -> int:
     from repro.report import build_report   # no jax: the report reads results files only
+    from repro.errors import OutputDirError
     from repro.results import ResultsError
     out_dir = Path(args.out) if args.out else Path(args.results_dir) / "report"
     try:
         out = build_report(args.results_dir, args.out, args.benchmarks)
-    except ResultsError as e:
+    except (ResultsError, OutputDirError) as e:   # bad results, or an --out that is not a report's to replace
         print(f"report: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:   # a read-only or full disk: the previous report, if any, is left as it was
@@ -356,7 +358,7 @@ def _train(args) -> int:
 
     from repro.training import distributed
     from repro.study import inputs, shards
-    from repro import rundir
+    from repro import outputs
     try:
         shard = shards.resolve(args.shard, args.shard_count) if args.command == "grid" else None
         distributed.maybe_initialize()
@@ -369,7 +371,7 @@ def _train(args) -> int:
     out = Path(cfg.output_dir)
     try:
         inputs.check_tasks(cfg)
-        rundir.check_writable(out)
+        outputs.claim_run_dir(out)   # absent, empty or a run of this package; never a folder of other files
     except UserError as e:
         return _error(one_line(e))
     log = logging.getLogger("repro")

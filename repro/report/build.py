@@ -17,18 +17,18 @@ reads `RESULTS_DIR/cells/*/results.json` (schemas 1-3, repro/results.py) and, be
 
 Every number comes from a results or predictions file (or the benchmark JSON); nothing is typed in here. Bad
 input stops before anything is written, with one line naming the file; the output folder is replaced in one
-rename, so a failed run leaves the previous report as it was.
+rename, so a failed run leaves the previous report as it was. DIR must be absent, empty or a previous report
+(repro.outputs: it carries `.xtreme-transfer-report`); the run itself, a folder inside its cells/ or
+intermediate/, or a folder of anything else is refused with one line and nothing is deleted.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from repro import typed
+from repro import outputs, typed
 from repro.report import claims, efficiency, latex, plots
 from repro.report.markdown import render
 from repro.report.rows import (config_rows, efficiency_rows, environment_rows, intermediate_name,
@@ -69,39 +69,6 @@ def load_benchmarks(path: str | Path) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 # Aggregation
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _recover(out_dir: Path) -> None:
-    """What a report killed mid-way (SIGKILL, power loss) left next to out_dir: its unfinished temp folder is
-    removed, and a previous report moved aside but not yet replaced is put back."""
-    for tmp in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
-        pid = tmp.name.removeprefix(f".{out_dir.name}.tmp-").partition("-")[0]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-    for old in out_dir.parent.glob(f".{out_dir.name}.old-*"):
-        if not out_dir.exists() and (old / out_dir.name).is_dir():
-            os.rename(old / out_dir.name, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.rename(out_dir, old / out_dir.name)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _cell_dirs(results_dir: Path) -> dict[str, Path]:
     return {read_json(p)["cell_id"]: p.parent for p in result_paths(results_dir)}
 
@@ -111,9 +78,11 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
                  bootstrap_seed: int = SEED) -> Path:
     """Writes the report of `results_dir` into `out_dir` (default `results_dir/report`); returns out_dir."""
     results_dir = Path(results_dir)
-    out_dir = Path(out_dir) if out_dir is not None else results_dir / "report"
-    if out_dir.parent.is_dir():
-        _recover(out_dir)   # first: a failing report still gets the previous one back
+    given = Path(out_dir) if out_dir is not None else results_dir / "report"
+    # Never the run itself, nor a folder of anything but a previous report (repro.outputs); then a killed
+    # report's leftovers are undone, so that a failing report still gets the previous one back.
+    out_dir = outputs.check_output_dir(given, "report", sources=(results_dir,))
+    outputs.recover(out_dir, "report")
     cells = load_cells(results_dir)
     dirs = _cell_dirs(results_dir)
     predictions = {c.cell_id: load_predictions(dirs[c.cell_id], c) for c in cells}
@@ -155,9 +124,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         tables["benchmarks"] = bench
     bootstrap = boot.describe()
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
-    tmp.chmod(0o755)   # mkdtemp makes 0700: the report is for others to read (the results folder's mode rules)
+    tmp = outputs.new_temp_dir(out_dir, "report")   # readable by others (the results folder's mode rules)
     try:
         (tmp / "tables").mkdir()
         (tmp / "plots").mkdir()
@@ -175,11 +142,11 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         figures = plots.write_plots(tables, bench, tmp / "plots", any(c.synthetic for c in cells))
         (tmp / "report.md").write_text(render(cells, tables, findings, deviations, bootstrap, bench, figures,
                                               results_dir, benchmarks))
-        _replace_dir(tmp, out_dir)
+        outputs.replace_dir(tmp, out_dir, "report")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
+    return given
 
 
 def _json_default(v):

@@ -303,7 +303,8 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     global_batch = distributed.global_batch(inputs, comp.batch_sharding)
                     traces, t = comp.traces, time.perf_counter()
                     state, metrics = comp.train_step(state, global_batch)
-                    if comp.traces != traces:
+                    compiled = comp.traces != traces
+                    if compiled:
                         jax.block_until_ready(metrics)
                         timing["compile_s"] += time.perf_counter() - t
                     drain()
@@ -313,7 +314,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     index += 1
                     if index >= steps_per_epoch:
                         epoch, index = epoch + 1, 0
-                    ticker.update(1, epoch=epoch + 1)
+                    ticker.update(1, compiled=compiled, epoch=epoch + 1)   # compiling steps: not in the estimate
                     final = step >= total_steps
                     if final or step % ckpt_every == 0 or step % eval_every == 0:
                         save(final)
