@@ -34,12 +34,15 @@ _ORDER = {"bert": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
 
 def load_tokenizer(name_or_dir: str):
     """The HF fast tokenizer of a model (hub name or local folder); "synthetic:<family>" gives
-    `synthetic_tokenizer(family)`."""
+    `synthetic_tokenizer(family)`. A hub name is fetched first (its config and tokenizer files only), so
+    that the folder is inspected before transformers reads it: no code of the folder ever runs
+    (flax_models/remote_code.py; a folder naming code is a RemoteCodeError, a ValueError)."""
     if name_or_dir.startswith("synthetic:"):
         return synthetic_tokenizer(name_or_dir.split(":", 1)[1])
-    from transformers import AutoTokenizer
+    from flax_models.loading import resolve
+    from flax_models.remote_code import auto_tokenizer
 
-    tok = AutoTokenizer.from_pretrained(name_or_dir)
+    tok = auto_tokenizer(resolve(name_or_dir, weights=False))
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{name_or_dir}: no fast tokenizer (offsets are needed for tagging and QA)")
     return tok

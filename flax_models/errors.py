@@ -10,6 +10,11 @@ class CheckpointError(ValueError):
     the message names the file and the entry at fault (a tensor, a zip member, a header field)."""
 
 
+class RemoteCodeError(ValueError):
+    """A model or tokenizer folder that names code of its own (an auto_map, a class transformers lacks, a .py
+    file): refused before transformers reads it, naming the file and the key (flax_models/remote_code.py)."""
+
+
 class MissingWeightsError(ValueError):
     """A checkpoint lacks backbone weights; from_pretrained(..., allow_missing_backbone=True) accepts that."""
 

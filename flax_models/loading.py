@@ -74,11 +74,12 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
-def resolve(name_or_dir: str | os.PathLike) -> Path:
+def resolve(name_or_dir: str | os.PathLike, weights: bool = True) -> Path:
     """A local model folder, or a hub id downloaded into the HF cache (offline: the cache only).
 
     From the hub, one weight format: model.safetensors (or its shards) where the repository has it, else
-    pytorch_model.bin (xlnet-base-cased's main branch has only that), plus the config and tokenizer files.
+    pytorch_model.bin (xlnet-base-cased's main branch has only that), plus the config and tokenizer files
+    (those alone with weights=False: a tokenizer). Never a .py file: nothing here runs a repository's code.
     """
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
@@ -91,7 +92,7 @@ def resolve(name_or_dir: str | os.PathLike) -> Path:
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     unreachable = False
     try:
-        return _download(name, offline)
+        return _download(name, offline, weights)
     except errors.GatedRepoError as err:
         why, cause = "the repository is gated: accept its terms on the hub and log in (hf auth login)", err
     except errors.RepositoryNotFoundError as err:
@@ -113,9 +114,11 @@ def resolve(name_or_dir: str | os.PathLike) -> Path:
     raise error(f"cannot get model {name!r} from the Hugging Face hub: {why}") from cause
 
 
-def _download(name: str, offline: bool) -> Path:
+def _download(name: str, offline: bool, with_weights: bool = True) -> Path:
     from huggingface_hub import snapshot_download
 
+    if not with_weights:
+        return Path(snapshot_download(name, allow_patterns=_HUB_SIDE_FILES, local_files_only=offline))
     folder = None
     for weights in _HUB_WEIGHTS:  # safetensors first; the .bin only where the repository has no safetensors
         folder = Path(snapshot_download(name, allow_patterns=_HUB_SIDE_FILES + weights, local_files_only=offline))

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_models import loading
+from flax_models import loading, remote_code
 from flax_models.families import family_for, head_class_name, usable_length
 from flax_models.pretrained import hf_state_dict
 
@@ -94,7 +94,7 @@ def _torch_outputs(folder, hf_class: str, model, batch) -> tuple[np.ndarray, np.
     kwargs = {"num_labels": model.num_labels} if model.head in ("sequence_classification",
                                                                   "token_classification",
                                                                   "question_answering") else {}
-    reference = getattr(transformers, hf_class).from_pretrained(str(folder), **kwargs).eval()
+    reference = remote_code.reference_model(hf_class, folder, **kwargs).eval()   # no code of the folder runs
     # Head weights the checkpoint lacks are fresh in both models: give PyTorch ours.
     ours = hf_state_dict(model)
     fresh = {k: torch.tensor(ours[k]) for k in getattr(model, "loading_info").missing if k in ours}

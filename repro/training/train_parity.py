@@ -40,7 +40,7 @@ import optax
 from flax import nnx
 
 import flax_models as fm
-from flax_models import loading
+from flax_models import loading, remote_code
 from flax_models.families import family_for, head_class_name
 from flax_models.parity import make_batch, padding_side
 from flax_models.pretrained import hf_state_dict
@@ -274,7 +274,7 @@ def run_reference(folder: Path, hf_class: str, head: str, batches: list[dict], r
     is short. after_step(micro-steps done, model) runs after every step (a learning curve)."""
     torch, transformers = _torch()
     torch.manual_seed(seed)
-    model = getattr(transformers, hf_class).from_pretrained(str(folder))   # num_labels: from its config.json
+    model = remote_code.reference_model(hf_class, folder)   # num_labels: from its config.json; no folder code
     model.train()
     no_decay = {n for mod_name, mod in model.named_modules() if isinstance(mod, torch.nn.LayerNorm)
                 for n in (f"{mod_name}.weight", f"{mod_name}.bias")}
