@@ -51,3 +51,13 @@ class SourceUnavailableError(_DataError, RuntimeError):
 
     def __init__(self, task, split, language, source, why):
         super().__init__(self._init(task, split, language, source, why))
+
+
+class FileFormatError(ValueError):
+    """A data file that is not what its reader expects (not UTF-8, not JSON, a missing key, a bad value): the
+    message is one line naming the file, the line or entry where known, and what was expected. `path` and
+    `line` say where, for a caller that points the user at the file (preflight's fix column)."""
+
+    def __init__(self, path, why: str, line: int | None = None):
+        self.path, self.line = str(path), line
+        super().__init__(f"{path}{f':{line}' if line else ''}: {' '.join(str(why).split())}")

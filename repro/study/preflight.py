@@ -107,6 +107,8 @@ def _fix_for(cfg: Config, item: Item, cause: BaseException) -> str:
         if cfg.data.source == "xtreme":
             return f"add the files under {cfg.data.data_dir}, or use data.source=hub"
         return "use data.source=xtreme with a download/ folder that has it"
+    if isinstance(cause, dp.FileFormatError):   # a malformed data file: name it (and its line) in the fix too
+        return f"fix {cause.path}{f' line {cause.line}' if cause.line else ''} (or leave it out of the grid)"
     return "fix the file named, or the config value"
 
 

@@ -1,0 +1,40 @@
+"""Every error names its place, through the CLI as a user meets it (issue 32): a non-UTF-8 byte in a data
+file is one line naming the file, the line and the column; preflight's fix column names the file too; the
+traceback goes to repro.log. tests/data_prep/test_malformed_files.py walks every reader."""
+from __future__ import annotations
+
+from tests.support.cli import SMOKE, cli
+
+
+def _download(root):
+    """An xtreme download/ with XNLI in English whose training file has a 0xff byte on line 3."""
+    xnli = root / "download" / "xnli"
+    xnli.mkdir(parents=True)
+    good = b"a b\tc d\tentailment\ne f\tg h\tneutral\n"
+    (xnli / "dev-en.tsv").write_bytes(good)
+    (xnli / "test-en.tsv").write_bytes(good)
+    (xnli / "train-en.tsv").write_bytes(good + b"i j\tk \xffl\tcontradiction\n")
+    return root / "download", xnli / "train-en.tsv"
+
+
+OVERRIDES = ["models.bert-tiny.tokenizer=synthetic:bert", "data.source=xtreme", "eval.languages=[en]"]
+
+
+def test_a_bad_byte_is_named_by_file_line_and_column_in_preflight_and_run(tmp_path):
+    data_dir, bad = _download(tmp_path)
+    r = cli("preflight", SMOKE, f"output_dir={tmp_path / 'pre'}", f"data.data_dir={data_dir}", "grid.models=[bert-tiny]",
+            "grid.target_tasks=[xnli]", "grid.intermediate_tasks=[none]", *OVERRIDES)
+    assert r.returncode == 2, r.stderr[-2000:]
+    row = next(line for line in r.stdout.splitlines() if line.startswith("problem"))
+    assert f"{bad}:3: not UTF-8: byte 0xff at column 7" in row, row
+    assert f"fix {bad} line 3" in row, row          # the fix column names the file, not "the file named"
+    assert "codec can't decode" not in r.stdout + r.stderr
+
+    r = cli("run", SMOKE, "--no-preflight", f"output_dir={tmp_path / 'run'}", f"data.data_dir={data_dir}",
+            "cell.model=bert-tiny", "cell.target_task=xnli", "cell.intermediate_task=none", *OVERRIDES)
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert lines == [f"error: data: cannot load xnli train/en from xtreme {data_dir}: {bad}:3: not UTF-8: byte 0xff "
+                     "at column 7"], lines
+    log = (tmp_path / "run" / "repro.log").read_text()
+    assert "UnicodeDecodeError" in log and "FileFormatError" in log   # the traceback, with its cause
