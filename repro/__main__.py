@@ -1,4 +1,4 @@
-"""Command line: `python -m repro {plan,preflight,run,grid,report,table} ...` (also installed as `xtreme-transfer`).
+"""Command line of xtreme-transfer: `xtreme-transfer COMMAND ...` or `python -m repro COMMAND ...`.
 
     python -m repro plan CONFIG [a.b=value ...]       what the grid costs: examples, steps, tokens, FLOPs, device-hours
     python -m repro preflight CONFIG [a.b=value ...]  every model and data split the grid reads, checked (no training)
@@ -12,7 +12,8 @@
 
 `run` and `grid` run the preflight of their cells first (`--no-preflight` skips it).
 
-CONFIG is a YAML preset (configs/smoke.yaml, configs/paper.yaml) or a run folder holding config.yaml.
+CONFIG is a shipped preset's name (smoke, mini, paper: `xtreme-transfer grid smoke`), a YAML file
+(configs/smoke.yaml) or a run folder holding config.yaml.
 Errors the user can fix (config, data, output dir, checkpoint mismatch, non-finite loss) print one line
 and exit 2; the log file `<output_dir>/repro.log` keeps the details.
 """
@@ -26,20 +27,23 @@ from pathlib import Path
 from typing import Sequence
 
 EXIT_USER_ERROR = 2
+CONFIG_HELP = "a shipped preset's name (smoke, mini, paper), a YAML file, or a run folder with config.yaml"
 EXIT_CELLS_FAILED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m repro", description=__doc__.split("\n\n")[0],
+    prog = "xtreme-transfer" if Path(sys.argv[0]).name == "xtreme-transfer" else "python -m repro"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{plan,preflight,run,grid,report,table,check-train-parity}")
+    p.add_argument("--version", action=_Version, help="print the version and commit, and exit")
+    sub = p.add_subparsers(dest="command", required=True)
     _plan_parser(sub)
     for name, help_ in (("preflight", "check every model and data split the grid reads, before any training"),
                         ("run", "train and evaluate one cell"),
                         ("grid", "run every cell of the grid; finished cells are skipped")):
         s = sub.add_parser(name, help=help_, description=help_ + ". Overrides are a.b=value with YAML values, "
                            "e.g. target.max_steps=20 grid.seeds=[0,1] cell.intermediate_task=none.")
-        s.add_argument("config", help="YAML preset or a folder with config.yaml")
+        s.add_argument("config", help=CONFIG_HELP)
         s.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides")
         s.add_argument("--no-progress", action="store_true", help="no progress bars")
         if name != "preflight":
@@ -59,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                    "anything else is refused")
     r.add_argument("--benchmarks", metavar="BENCH.json",
                    help="a pytest-benchmark JSON (--benchmark-json) to add to the efficiency section")
-    t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR")
+    t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR",
+                       description="One line per finished cell under RESULTS_DIR (cells/*/results.json): model, "
+                       "intermediate and target task, seed, metric, English and mean non-English scores, the transfer gap, "
+                       "parameters, latency, training FLOPs and time. Plain text; `report` writes the full tables, "
+                       "figures and claims check.")
     t.add_argument("results_dir", metavar="RESULTS_DIR")
     _train_parity_parser(sub)
     f = sub.add_parser("fine-tune-parity", help="one cell's target phase fine-tuned by the package and by PyTorch",
@@ -68,12 +76,39 @@ def _parser() -> argparse.ArgumentParser:
                        "with the package's jitted step and with transformers + torch.optim.AdamW; scores both on the same "
                        "English dev examples every --eval-every steps. Prints both curves; writes JSON with --json. "
                        "Needs torch.")
-    f.add_argument("config", help="YAML preset or a folder with config.yaml")
+    f.add_argument("config", help=CONFIG_HELP)
     f.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides (cell.target_task=udpos, ...)")
     f.add_argument("--eval-every", type=int, default=10, help="steps between dev evaluations (default 10)")
     f.add_argument("--json", metavar="OUT", help="also write both curves and losses as JSON here")
+    # The usage line names every subcommand, however many are added above.
+    sub.metavar = "{" + ",".join(sub.choices) + "}"
     return p
 
+
+class _Version(argparse.Action):
+    """`--version`, computed only when asked (the commit is a git call)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+def _version() -> str:
+    """The installed distribution's version and the code's commit (no jax import)."""
+    from importlib import metadata
+    from repro.environment import commit
+    try:
+        version = metadata.version("xtreme-transfer")
+    except metadata.PackageNotFoundError:   # a plain checkout on PYTHONPATH
+        version = "(not installed)"
+    return f"xtreme-transfer {version} (commit {commit() or 'unknown'})"
+
+
+# `plan --from` choices (repro.study.plan.BASES; named here so that parsing imports no jax).
+PLAN_BASES = ("auto", "data", "sizes")
 
 # The heads the study trains (repro.training.train_parity.HEAD_KIND; named here so that parsing imports no jax).
 TRAIN_PARITY_HEADS = ("sequence_classification", "token_classification", "question_answering", "multiple_choice")
@@ -159,17 +194,16 @@ def _fine_tune_parity(args) -> int:
 
 
 def _plan_parser(sub) -> None:
-    from repro.study.plan import BASES
     s = sub.add_parser("plan", help="what the grid costs: examples, steps, tokens, FLOPs and device-hours per run",
                        description="Examples, steps, tokens and training FLOPs of every training run of the grid "
                        "(intermediate runs once), and device-hours at a device's peak x MFU.")
-    s.add_argument("config", help="YAML preset or a folder with config.yaml")
+    s.add_argument("config", help=CONFIG_HELP)
     s.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides")
     s.add_argument("--device", help="accelerator whose peak prices the device-hours: h100, a100, l4, 'tpu v5e', ... "
                    "(flax_models.flops.PEAK_FLOPS) at the config's precision")
     s.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilisation assumed (default 0.4)")
     s.add_argument("--peak-flops", type=float, help="the device's peak FLOP/s, instead of the table's")
-    s.add_argument("--from", dest="basis", choices=BASES, default="auto",
+    s.add_argument("--from", dest="basis", choices=PLAN_BASES, default="auto",
                    help="data: featurize the training data as the run will; sizes: the known split sizes "
                    "(repro.study.known_sizes); auto (default): data unless data.source=hub")
     s.add_argument("--format", choices=("text", "markdown", "csv"), default="text")

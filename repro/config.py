@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from repro import typed
-from repro.errors import ConfigError
+from repro.errors import ConfigError, did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +172,8 @@ class Config:
             else self.grid.train_sizes[0],
         )
         if cell.model not in self.models:
-            raise ConfigError(f"config: cell.model={cell.model!r} is not one of models: {', '.join(self.models)}")
+            raise ConfigError(f"config: cell.model={cell.model!r} is not one of models"
+                              f"{did_you_mean(cell.model, self.models)}: {', '.join(self.models)}")
         resolved = _with_target_overrides(dataclasses.replace(self, cell=cell))
         if cell.train_size is None:
             return resolved
@@ -308,9 +309,11 @@ def _check(obj, prefix: str) -> None:
     elif isinstance(obj, Config):
         for m in obj.grid.models:
             if m not in obj.models:
-                raise ConfigError(f"config: grid.models entry {m!r} is not one of models: {', '.join(obj.models)}")
+                raise ConfigError(f"config: grid.models entry {m!r} is not one of models{did_you_mean(m, obj.models)}: "
+                                  f"{', '.join(obj.models)}")
         if obj.cell.model is not None and obj.cell.model not in obj.models:
-            raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models: {', '.join(obj.models)}")
+            raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models"
+                              f"{did_you_mean(obj.cell.model, obj.models)}: {', '.join(obj.models)}")
         _check_per_target(obj)
 
 
@@ -359,13 +362,17 @@ def from_dict(data: dict) -> Config:
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    path = Path(path)
+    """CONFIG: a YAML file, a run folder holding config.yaml, or a shipped preset's name (repro.bundled)."""
+    from repro import bundled
+    path = bundled.resolve(path)
     if path.is_dir():
         path = path / "config.yaml"
     try:
         text = path.read_text()
     except OSError as e:
-        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+        shipped = bundled.names()
+        hint = f"{did_you_mean(path.stem, shipped)} (shipped presets: {', '.join(shipped)})" if shipped else ""
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}{hint}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:

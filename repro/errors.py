@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+def did_you_mean(word: str, options) -> str:
+    """" (did you mean 'x'?)" for the closest option to a mistyped key, task or model name (difflib), else ""."""
+    import difflib
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class UserError(Exception):
     """Base of the errors whose message is the whole story for the user (exit 2)."""
 

@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Any, Callable, Literal, Union
 
+from repro.errors import did_you_mean
+
 ErrorType = Callable[[str], Exception]
 
 
@@ -59,7 +61,8 @@ class _Converter:
             raise self.fail(f"{key}={value!r} is not a valid {_type_name(tp)}")
         if origin is Literal:
             if value not in args:
-                raise self.fail(f"{key}={value!r} must be one of {', '.join(map(str, args))}")
+                raise self.fail(f"{key}={value!r} must be one of {', '.join(map(str, args))}"
+                                f"{did_you_mean(value, args) if isinstance(value, str) else ''}")
             return value
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
@@ -103,7 +106,8 @@ class _Converter:
         for k, v in data.items():
             key = f"{prefix}.{k}" if prefix else str(k)
             if k not in names:
-                raise self.fail(f"unknown key {key!r} (known here: {', '.join(sorted(names))})")
+                near = did_you_mean(key, [f"{prefix}.{n}" if prefix else n for n in names])
+                raise self.fail(f"unknown key {key!r}{near} (known here: {', '.join(sorted(names))})")
             kwargs[k] = self.convert(hints[k], v, key)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs
                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]

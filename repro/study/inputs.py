@@ -15,7 +15,7 @@ import flax_models as fm
 from flax_models.weights import weight_files
 from repro.training import steps
 from repro.config import Config, TrainingConfig
-from repro.errors import ConfigError, DataError, ModelError
+from repro.errors import ConfigError, DataError, ModelError, did_you_mean
 
 log = logging.getLogger("repro")
 
@@ -61,7 +61,8 @@ def check_tasks(cfg: Config) -> None:
     """Unknown task names and untrainable kinds -> ConfigError."""
     def known(key, name, trainable=True):
         if name not in dp.TASKS:
-            raise ConfigError(f"config: {key}={name!r} is not a task (known: {', '.join(sorted(dp.TASKS))})")
+            raise ConfigError(f"config: {key}={name!r} is not a task{did_you_mean(name, dp.TASKS)} "
+                              f"(known: {', '.join(sorted(dp.TASKS))})")
         if trainable and dp.TASKS[name].kind not in steps.TRAINABLE_KINDS:
             raise ConfigError(f"config: {key}={name!r} is a {dp.TASKS[name].kind} task, which has no "
                               f"training head (kinds: {', '.join(steps.TRAINABLE_KINDS)})")
