@@ -9,6 +9,7 @@ cache is a SourceUnavailableError. tests/support/hub_standin.py serves the same 
 """
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -276,6 +277,23 @@ def _raise_if_missing(task, split, language, src, config, hub_split, error):
                                f"{', '.join(splits)})") from error
 
 
+@contextlib.contextmanager
+def _rows_of(where: str):
+    """A row whose columns are not what the parser expects (a column missing, a null or a value of another
+    type where a number or text should be) becomes one ValueError naming the dataset, config, split and row."""
+    try:
+        yield
+    except (MissingDataError, SourceUnavailableError):
+        raise
+    except ValueError as e:
+        if str(e).startswith(where.split(" row ")[0]):   # already names the row (an unknown label)
+            raise
+        raise ValueError(f"{where}: unexpected row (ValueError: {' '.join(str(e).split())[:200]})") from e
+    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+        what = f"missing column {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{where}: unexpected row ({' '.join(what.split())[:200]})") from e
+
+
 def load(task: TaskSpec, split: str, language: str, data_dir=None, dropped: Counter | None = None) -> list:
     check(task, split, language)
     dropped = Counter() if dropped is None else dropped
@@ -294,12 +312,14 @@ def load(task: TaskSpec, split: str, language: str, data_dir=None, dropped: Coun
                 "split": hub_split, "row": rows[i]}
 
     if src.build is not None:
-        return src.build(task, ds, language, meta)
+        with _rows_of(f"{src.path}/{config}[{hub_split}]"):
+            return src.build(task, ds, language, meta)
     names = {c: _names(ds, c) for c in ds.column_names}
     out = []
     for i, row in enumerate(ds):
         where = f"{src.path}/{config}[{hub_split}] row {rows[i]}"
-        fields = src.parse(task, row, language, names, where, dropped)
+        with _rows_of(where):
+            fields = src.parse(task, row, language, names, where, dropped)
         if fields is None:
             continue
         fields.setdefault("id", f"{split}-{language}-{rows[i]}")

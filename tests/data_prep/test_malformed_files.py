@@ -130,3 +130,24 @@ def test_a_million_token_sentence_costs_memory_linear_in_the_file(tmp_path):
     split = dp.load_examples("panx", "dev", "de", source="xtreme", data_dir=tmp_path)
     assert len(split) == 1 and len(split[0].tokens) == 1_000_000
     assert time.perf_counter() - start < 60
+
+
+# ---- hub rows: a dataset whose rows are not what the parser reads (nulls, a changed schema) ----------------
+
+def _hub_case(mutate):
+    from tests.support import hub_standin as hs
+
+    rows = hs.REPOS["google/xquad"].rows("xquad.th", "validation")
+    mutate(rows)
+    with hs.serve(overrides={("google/xquad", "xquad.th", "validation"): rows}):
+        with pytest.raises(ValueError) as e:
+            dp.load_examples("xquad", "test", "th", source="hub")
+    text = str(e.value)
+    assert "\n" not in text and text.startswith("google/xquad/xquad.th[validation] row "), text
+    return text
+
+
+def test_a_hub_row_with_a_null_answer_start_names_the_row():
+    def null_start(rows):
+        rows[1]["answers"] = {"text": ["Normandy"], "answer_start": [None]}
+    assert "row 1: unexpected row (TypeError: int() argument must be" in _hub_case(null_start)
