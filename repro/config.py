@@ -102,6 +102,16 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """What the report's verdicts are judged against (repro.report.stats), fixed before the run."""
+
+    # The smallest effect of interest δ, in the metric's points (0-100): TOST equivalence is "the 90 % interval
+    # inside ±δ", "underpowered" is "MDE > δ", and seeds_needed is for MDE <= δ. Per target task where given.
+    smallest_effect: float = 1.0
+    smallest_effect_per_task: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class MeshConfig:
     data: int = 0                            # size of the "data" axis; 0 = all devices
 
@@ -145,6 +155,7 @@ class Config:
     # finished, and the report lists it as diverged; never a score.
     on_divergence: Literal["stop", "record"] = "stop"
     mesh: MeshConfig = MeshConfig()
+    report: ReportConfig = ReportConfig()
     # Persistent XLA compilation cache shared by the cells of a grid (None = off).
     compilation_cache_dir: str | None = None
     # Target task -> {target: {...}, eval: {...}}: merged into the cells of that target (e.g. a QA target's
@@ -293,6 +304,12 @@ def _check(obj, prefix: str) -> None:
         for f in ("batch_size", "seq_len", "repeats"):
             if hasattr(obj, f) and getattr(obj, f) <= 0:
                 bad(f, "must be > 0")
+    elif isinstance(obj, ReportConfig):
+        if not obj.smallest_effect > 0:
+            bad("smallest_effect", "must be > 0 (points of the metric)")
+        for task, v in obj.smallest_effect_per_task.items():
+            if not v > 0:
+                raise ConfigError(f"config: {prefix}.smallest_effect_per_task.{task}={v!r} must be > 0")
     elif isinstance(obj, MeshConfig):
         if obj.data < 0:
             bad("data", "must be >= 0")

@@ -187,7 +187,7 @@ def difference_text(label: str, e: Estimate | None) -> str:
     if e is None:
         return f"{label}: no paired seeds"
     if not e.has_ci:
-        return f"{label} {_fmt(e.point)} (no CI: {e.why})"
+        return f"{label} {_fmt(e.point)} (no CI: {e.no_ci})"
     lo, hi = e.ci()
     return f"{label} {_fmt(e.point)} [{_fmt(lo)}, {_fmt(hi)}]"
 

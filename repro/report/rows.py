@@ -4,10 +4,12 @@ gap, training cost, environment, config."""
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from typing import Any, Callable
 
 from repro.report import published
+from repro.report import stats
 from repro.report.stats import Bootstrap, Estimate, mean_std
 from repro.results import NONE, CellResults
 from repro.tables import fmt
@@ -99,6 +101,67 @@ def with_minus_without(boot: Bootstrap, with_cells, without_cells, fn) -> Estima
     return boot.arm(w, fn, key) - boot.arm(wo, fn, key)
 
 
+# ---- what a comparison is judged against, and which rows are primary -------------------------------------
+CONTROL = "control"
+PRIMARY, SECONDARY, EXPLORATORY = "primary", "secondary", "exploratory"
+ALPHA = 1 - stats.LEVEL
+
+
+def point_unit(cells, task: str) -> float:
+    """One point of the task's metric: 1.0, or 0.01 where every score is on a 0–1 scale (results of schema 1
+    and 2 may be)."""
+    cs = [c for c in cells if c.target_task == task]
+    return 0.01 if cs and all(abs(v) <= 1.0 for c in cs for v in c.per_language.values()) else 1.0
+
+
+def smallest_effect(cells, task: str) -> float:
+    """δ of a target task, in the metric's units: the results' config `report.smallest_effect_per_task[task]`,
+    else `report.smallest_effect`, else stats.SMALLEST_EFFECT points."""
+    delta = stats.SMALLEST_EFFECT
+    for c in cells:
+        r = (c.config or {}).get("report") or {}
+        if c.target_task == task and isinstance(r, dict):
+            delta = (r.get("smallest_effect_per_task") or {}).get(task, r.get("smallest_effect", delta))
+            break
+    return float(delta) * point_unit(cells, task)
+
+
+def primary_key(languages: list[str]) -> str:
+    """The target's one declared primary endpoint: the zero-shot (non-English) average where the target has
+    other languages than English, else the average."""
+    return NON_ENGLISH if any(lang != "en" for lang in languages) else AVERAGE
+
+
+def contrasts(by_inter: dict[str, list]) -> list[tuple[str, str, str]]:
+    """(arm, baseline, name) of a (target, model, train size)'s arms: each intermediate task − none
+    ("intermediate vs none"); with a control arm (intermediate task `control`, the compute-matched phase on
+    permuted labels, results.json `control_for`): intermediate − control ("intermediate knowledge") and
+    control − none ("more training")."""
+    inters = sorted(i for i in by_inter if i not in (NONE, CONTROL))
+    out = [(i, NONE, "intermediate vs none") for i in inters]
+    if CONTROL in by_inter:
+        matched = {getattr(c, "control_for", None) for c in by_inter[CONTROL]} - {None}
+        out += [(i, CONTROL, "intermediate vs control") for i in inters if not matched or i in matched]
+        out.append((CONTROL, NONE, "control vs none"))
+    return out
+
+
+def inference_columns(prefix: str, e: Estimate | None, delta: float, unit: float = 1.0) -> dict:
+    """The interval's design and what it says: seeds, few seeds, SE, df, p, the variance split, the MDE at
+    80 % power, the 90 % (TOST) interval, the verdict against δ, and the seeds / examples MDE ≤ δ needs, and
+    the seeds a 1- and a 2-point effect need (`unit`: one point in the metric's units)."""
+    keys = ("few_seeds", "se", "df", "p", "seed_share", "example_share", "mde", "ci90_low", "ci90_high",
+            "verdict", "seeds_needed", "examples_needed")
+    if e is None:
+        return {f"{prefix}_{k}": None for k in keys} | {f"{prefix}_verdict": stats.NO_INTERVAL}
+    d = e.as_dict(delta)
+    out = {f"{prefix}_{k}": d.get(k) for k in keys}
+    out[f"{prefix}_delta"] = delta
+    for pts in (1, 2):
+        out[f"{prefix}_seeds_needed_{pts}pt"] = e.seeds_needed(pts * unit)
+    return out
+
+
 def _ci_columns(prefix: str, e: Estimate | None) -> dict:
     if e is None:
         return {f"{prefix}_ci_low": None, f"{prefix}_ci_high": None}
@@ -110,10 +173,10 @@ def _ci_meta(e: Estimate | None) -> dict:
     if e is None:
         return {"ci_method": None, "ci_examples": None, "ci_seeds": None, "no_ci": "no paired seeds"}
     return {"ci_method": e.method, "ci_examples": e.examples, "ci_seeds": e.seeds,
-            "no_ci": None if e.has_ci else e.why}
+            "no_ci": None if e.has_ci else e.no_ci}
 
 
-def _comparison(boot, with_cells, without_cells, key, languages) -> dict[str, Any] | None:
+def _comparison(boot, with_cells, without_cells, key, languages, delta=1.0, unit=1.0) -> dict[str, Any] | None:
     stat = statistic(key, languages)
     if stat is None:
         return None
@@ -132,29 +195,62 @@ def _comparison(boot, with_cells, without_cells, key, languages) -> dict[str, An
     row.update(_ci_columns("diff", diff))
     row["diff_ci_excludes_0"] = None if diff is None or not diff.has_ci else diff.excludes_zero()
     row.update(_ci_meta(diff if with_cells else (boot.arm(without_cells, fn) if without_cells else None)))
+    row.update(inference_columns("diff", diff, delta, unit))
     return row
 
 
 def _comparisons(cells, boot: Bootstrap, keys_of: Callable[[str, list[str]], list[str]]) -> list[dict]:
-    """Rows comparing each intermediate task with no intermediate training, per (target, model, train size, key)."""
+    """Rows comparing arms, per (target, model, train size, contrast, key): each intermediate task with no
+    intermediate training and, where the grid has a control arm, with the control and the control with none
+    (`contrasts`). `intermediate_task` is the compared arm, `baseline` the arm it is compared with (the
+    `without_*` columns)."""
     rows = []
     for (task, model, size), by_inter in arm_groups(cells).items():
-        without = by_inter.get(NONE, [])
-        inters = sorted(i for i in by_inter if i != NONE) or [NONE]
+        delta, unit = smallest_effect(cells, task), point_unit(cells, task)
+        pairs = contrasts(by_inter) or [(i, NONE, "arm alone") for i in sorted(by_inter)][:1]
         family = next(iter(by_inter.values()))[0].model.family
-        for inter in inters:
+        for inter, baseline, name in pairs:
             with_ = by_inter.get(inter, []) if inter != NONE else []
+            without = by_inter.get(baseline, [])
             languages = _common_languages(with_, without)
             same = next((c.same_data_as_target for c in with_ if c.same_data_as_target), None)
             for key in keys_of(task, languages):
-                cmp = _comparison(boot, with_, without, key, languages)
+                cmp = _comparison(boot, with_, without, key, languages, delta, unit)
                 if cmp is None:
                     continue
                 row = {"target_task": task, "model": model, "family": family, "train_size": size_label(size),
-                       "intermediate_task": inter, "metric": (with_ or without)[0].metric, "key": key,
-                       "same_data_as_target": same}
+                       "intermediate_task": inter, "baseline": baseline, "contrast": name,
+                       "metric": (with_ or without)[0].metric, "key": key, "same_data_as_target": same}
                 row.update(cmp)
                 rows.append(row)
+    return rows
+
+
+def _roles_and_holm(rows: list[dict]) -> list[dict]:
+    """Each per-language table row's role — the target's primary endpoint (`primary_key`), a secondary summary
+    (the other averages), or an exploratory language — and, for the languages, Holm's (1979) adjusted p within
+    the family of one (target, model, train size, contrast)'s languages. Bold (`diff_bold`): a primary row
+    whose interval excludes 0, a language whose Holm-adjusted p < 0.05; a secondary row never."""
+    summaries = (AVERAGE, NON_ENGLISH, NON_ENGLISH_EXCL)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["target_task"], r["model"], r["train_size"], r["contrast"], r["intermediate_task"])].append(r)
+    families = []
+    for group in groups.values():
+        primary = primary_key([r["language"] for r in group if r["language"] not in summaries])
+        for r in group:
+            r["role"] = PRIMARY if r["language"] == primary else SECONDARY if r["language"] in summaries \
+                else EXPLORATORY
+            r["diff_p_holm"], r["holm_family_size"] = None, None
+        families.append([r for r in group if r["role"] == EXPLORATORY])
+    for fam in families:
+        adjusted = stats.holm([math.nan if r["diff_p"] is None else r["diff_p"] for r in fam])
+        for r, p in zip(fam, adjusted):
+            r["diff_p_holm"] = None if math.isnan(p) else p
+            r["holm_family_size"] = sum(not math.isnan(x) for x in adjusted)
+    for r in rows:
+        r["diff_bold"] = bool(r["diff_ci_excludes_0"]) if r["role"] == PRIMARY else \
+            (r["diff_p_holm"] is not None and r["diff_p_holm"] < ALPHA) if r["role"] == EXPLORATORY else False
     return rows
 
 
@@ -163,7 +259,7 @@ def per_language_rows(cells, boot: Bootstrap) -> list[dict]:
     for r in rows:
         r["language"] = r.pop("key")
         r.update(_published_columns(r["target_task"], r["language"]))
-    return [r for r in rows if r["with_n"] or r["without_n"]]
+    return _roles_and_holm([r for r in rows if r["with_n"] or r["without_n"]])
 
 
 def _published_columns(task: str, language: str) -> dict:
@@ -251,7 +347,12 @@ def environment_rows(cells) -> list[dict]:
         rows.append({"cell_id": c.cell_id, "synthetic": c.synthetic, "device": env.device,
                      "jax": env.jax, "flax": env.flax, "python": env.python,
                      "commit": env.commit, "hostname": env.hostname,
-                     "finished_at": c.finished_at, "checkpoint": c.checkpoint})
+                     "finished_at": c.finished_at, "checkpoint": c.checkpoint,
+                     # Absent (None/{}) in results written before issue 34.
+                     "device_kind": env.device_kind, "cpu": (env.cpu or {}).get("model"),
+                     "cpu_vector_flags": " ".join((env.cpu or {}).get("vector_flags") or []) or None,
+                     "cpu_logical_cores": (env.cpu or {}).get("logical_cores"),
+                     "libraries": dict(env.libraries), "gpu": env.gpu})
     return rows
 
 

@@ -1,15 +1,21 @@
 """The report's statistics: the one mean/spread over seeds, a language's score from per-example rows, and the
-paired bootstrap that puts a 95 % interval on every comparison the report shows.
+interval, test, power and verdict of every comparison the report shows.
 
-The bootstrap (`Bootstrap`) resamples what varies between two runs of the study: the evaluation examples and,
-where a comparison has several, the training seeds. One replicate draws, for every (target task, language),
-one multiset of that language's example ids (the same ids in every cell: evaluation subsets are fixed per task
-and language), and for every group of seeds one multiset of seeds; each cell's language score is recomputed on
-the drawn examples (`weighted_scores`, the rows' metric), each arm's statistic is averaged over the drawn
-seeds. Because the draws are shared, a with − without difference is paired by example and by seed, and a
-comparison across models is paired by example (their seeds are drawn apart). The interval is the percentile
-interval of the replicates. A cell written before schema 3 kept no per-example rows: its task is resampled
-over seeds alone (three seeds at least), and with fewer there is no interval.
+Inference is at the level of the seed, the unit a training run redraws (`Estimate`): a t interval over the
+per-seed values (a with − without difference: over the per-seed paired differences) with Satterthwaite's
+degrees of freedom, to which the paired example bootstrap (`Bootstrap`) adds only the component the seeds
+share because they are scored on the same examples. The bootstrap draws, for every (target task, language),
+multisets of that language's example ids (the same ids in every cell: evaluation subsets are fixed per task
+and language) and recomputes each cell's language score on them (`weighted_scores`, the rows' metric); seeds
+are never resampled (a multinomial draw over three seeds has ten patterns: its "95 %" interval is the range
+of the three values, which covers 75 %). A cell written before schema 3 kept no per-example rows: its task
+has the seed part alone. tests/repro/test_coverage.py simulates results with a known effect and checks that
+the 95 % interval covers 93–97 % at 3, 5 and 10 seeds, with the examples or the seeds dominating.
+
+On top of each interval (docs/report.md defines each): the minimum detectable effect at 80 % power, TOST
+equivalence within a smallest effect of interest δ, the verdict (different / equivalent / underpowered /
+inconclusive), the seeds and evaluation examples that would bring the MDE to δ; and the multiplicity
+corrections (Holm 1979, Benjamini & Hochberg 1995, Dror et al. 2017's partial conjunction count).
 """
 from __future__ import annotations
 
@@ -20,13 +26,24 @@ from collections import defaultdict
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+from scipy.stats import norm as student_norm
+from scipy.stats import t as student_t
 
 ROW_KINDS = ("accuracy", "span_f1", "mean", "pearson")
-METHOD = "paired bootstrap, percentile interval"
+METHOD = ("t interval over seeds (Satterthwaite df) plus the shared-example component of a paired example "
+          "bootstrap")
 RESAMPLES = 2000
 SEED = 0
 LEVEL = 0.95
-MIN_SEEDS_WITHOUT_EXAMPLES = 3   # a seeds-only interval from two values is their range, not an interval
+TOST_LEVEL = 0.95                # each one-sided test of TOST at 5 %: the 90 % interval inside ±δ
+POWER = 0.80
+MIN_SEEDS = 3                    # a t interval from two values has t(1) = 12.7: none is given
+FEW_SEEDS = 5                    # below it, the interval is marked "few seeds"
+MAX_SEEDS_NEEDED = 100_000       # seeds_needed searches up to here
+SMALLEST_EFFECT = 1.0            # δ in points where the results' config says none (repro.config ReportConfig)
+DIFFERENT, EQUIVALENT, UNDERPOWERED, INCONCLUSIVE, NO_INTERVAL = (
+    "different", "equivalent", "underpowered", "inconclusive", "no interval")
+VERDICTS = (DIFFERENT, EQUIVALENT, UNDERPOWERED, INCONCLUSIVE, NO_INTERVAL)
 _CHUNK = 250                     # replicates drawn at once (bounds memory on 10,000-example languages)
 
 
@@ -79,25 +96,155 @@ def weighted_scores(kind: str, weights: np.ndarray, rows: np.ndarray) -> np.ndar
 
 # ---- an estimate and its interval -------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class Estimate:
-    """A statistic of the results (a score, a difference) with its bootstrap replicates.
+class SeedGroup:
+    """One arm's (or one paired difference's) statistic per seed: `values` (k,) on all paired examples and
+    `reps` (B, k) on each example resample (None where the task kept no per-example predictions)."""
 
-    `reps` is None where no interval exists (`why` says why). `examples` is the fewest paired examples of a
-    language the statistic uses, `seeds` the fewest seeds of an arm in it."""
+    seeds: tuple[int, ...]
+    values: np.ndarray
+    reps: np.ndarray | None
+
+    @property
+    def k(self) -> int:
+        return len(self.seeds)
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p quantile of Student's t with df degrees of freedom (the normal's where df is infinite)."""
+    return float(student_t.ppf(p, df)) if math.isfinite(df) else float(student_norm.ppf(p))
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A statistic of the results (a score, a difference, a mean of them) and what its interval rests on.
+
+    `groups` maps a seed group (the arm's task, model, intermediate task or pairing, and its seeds) to its
+    per-seed values: two arms with the same key are paired by seed (a with − without difference subtracts
+    seed by seed), different keys are independent. `examples` is the fewest paired examples of a language
+    the statistic uses, `why` says why there is no interval where there is none.
+
+    The interval (Satterthwaite 1946; the crossed seed × example design of Clark 1973) is
+
+        point ± t(df) · √(V_seed + V_example)
+
+    V_seed = Σ_groups s²_g / k_g: the unbiased variance of the per-seed values over the seeds (a paired
+    difference: of the per-seed differences), which holds every noise a fresh training run redraws, the
+    run × example noise included. V_example: the part of the variance the seeds share because they are
+    scored on the same examples — the covariance between different runs' values across example resamples
+    (the paired example bootstrap, Efron & Tibshirani 1993): Var(Σ_g M_g) with each group's own variance
+    Var(M_g) replaced by the mean covariance of its different seeds, (Var(M_g) − k_g·W_g)/(k_g − 1), where
+    M_g = mean_s reps_gs and W_g = Σ_s Var(reps_gs)/k_g²; floored at 0. So the run × example noise, which
+    the per-seed values already vary by, is counted once.
+    df = V² / (Σ_g (s²_g/k_g)²/(k_g − 1) + V_example²/(n − 1)) (Welch–Satterthwaite), n the fewest paired
+    examples: k − 1 where the seeds dominate, large where the examples do. With one seed the seed variance
+    is unknown: the interval is over examples only (V = the bootstrap variance, df = n − 1) and says so;
+    with two seeds there is none (t(1) makes it useless); fewer than FEW_SEEDS is marked few seeds.
+    """
 
     point: float
-    reps: np.ndarray | None
-    method: str                      # examples | examples+seeds | seeds | none
+    groups: dict = dataclasses.field(default_factory=dict, compare=False)
     examples: int | None = None
-    seeds: int = 0
     why: str = ""
 
-    def ci(self, level: float = LEVEL) -> tuple[float, float]:
-        if self.reps is None or not np.isfinite(self.reps).any():
+    # -- the design
+    @property
+    def seeds(self) -> int:
+        return min((g.k for g in self.groups.values()), default=0)
+
+    @property
+    def few_seeds(self) -> bool:
+        return self.seeds < FEW_SEEDS
+
+    @property
+    def method(self) -> str:
+        """seeds+examples | seeds | examples (one seed) | none."""
+        if self._variance() is None:
+            return "none"
+        if self.seeds == 1:
+            return "examples"
+        return "seeds+examples" if any(g.reps is not None for g in self.groups.values()) else "seeds"
+
+    @property
+    def no_ci(self) -> str:
+        """Why there is no interval ("" where there is one)."""
+        return self._no_interval()
+
+    def _no_interval(self) -> str:
+        if self.why:
+            return self.why
+        if not self.groups:
+            return "no cells"
+        ks = {g.k for g in self.groups.values()}
+        if min(ks) == 1 and (ks != {1} or any(g.reps is None for g in self.groups.values())):
+            return "1 seed and no per-example predictions" if ks == {1} else "an arm has 1 seed"
+        if min(ks) == 2:
+            return f"2 seeds: no interval (a t interval over seeds needs {MIN_SEEDS})"
+        return ""
+
+    def _variance(self) -> tuple[float, float, float, int | None] | None:
+        """(V_seed, V_example, df, n) or None where there is no interval."""
+        if self._no_interval():
+            return None
+        cache = self.__dict__.setdefault("_cache", {})
+        if "v" in cache:
+            return cache["v"]
+        groups = list(self.groups.values())
+        with_reps = [g for g in groups if g.reps is not None]
+        n = self.examples
+        v_seed = v_ex = 0.0
+        df_den = 0.0
+        if with_reps:
+            total = sum(g.reps.mean(axis=1) for g in with_reps)
+            ok = np.isfinite(total)
+            total = total[ok]
+            v_total = float(np.var(total, ddof=1)) if len(total) > 1 else math.nan
+            # Var(T) with each group's own variance replaced by the covariance its different seeds share
+            # (the off-diagonal mean: (Var(M_g) − k·W_g)/(k − 1) − Var(M_g), W_g = Σ_s Var(reps_gs)/k²).
+            shared = sum((float(np.var(g.reps[ok].mean(axis=1), ddof=1))
+                          - float(np.var(g.reps[ok], axis=0, ddof=1).sum()) / g.k) / (g.k - 1)
+                         for g in with_reps if g.k > 1)
+        if self.seeds == 1:                      # examples only: the whole bootstrap variance
+            v_ex = v_total
+            df = (n - 1) if n and n > 1 else math.inf
+            cache["v"] = (0.0, v_ex, float(df), n)
+            return cache["v"]
+        for g in groups:
+            s2 = float(np.var(g.values, ddof=1))
+            v_seed += s2 / g.k
+            df_den += (s2 / g.k) ** 2 / (g.k - 1)
+        if with_reps:
+            v_ex = max(v_total + shared, 0.0) if math.isfinite(v_total) else 0.0
+            if n and n > 1:
+                df_den += v_ex ** 2 / (n - 1)
+        v = v_seed + v_ex
+        df = v ** 2 / df_den if df_den > 0 else math.inf
+        cache["v"] = (v_seed, v_ex, float(df), n)
+        return cache["v"]
+
+    # -- the interval and what it says
+    @property
+    def se(self) -> float:
+        v = self._variance()
+        return math.nan if v is None else math.sqrt(v[0] + v[1])
+
+    @property
+    def df(self) -> float:
+        v = self._variance()
+        return math.nan if v is None else v[2]
+
+    def shares(self) -> tuple[float, float]:
+        """(seed share, example share) of the variance (nan without an interval or with zero variance)."""
+        v = self._variance()
+        if v is None or v[0] + v[1] <= 0:
             return math.nan, math.nan
-        q = 100 * (1 - level) / 2
-        lo, hi = np.nanpercentile(self.reps, [q, 100 - q])
-        return float(lo), float(hi)
+        return v[0] / (v[0] + v[1]), v[1] / (v[0] + v[1])
+
+    def ci(self, level: float = LEVEL) -> tuple[float, float]:
+        v = self._variance()
+        if v is None or not math.isfinite(v[0] + v[1]):
+            return math.nan, math.nan
+        half = t_quantile(1 - (1 - level) / 2, v[2]) * math.sqrt(v[0] + v[1])
+        return self.point - half, self.point + half
 
     @property
     def has_ci(self) -> bool:
@@ -112,30 +259,112 @@ class Estimate:
         lo, hi = self.ci()
         return 1 if self.has_ci and lo > 0 else -1 if self.has_ci and hi < 0 else 0
 
-    def _combine(self, other: "Estimate", point: float, op) -> "Estimate":
-        reps = None if self.reps is None or other.reps is None else op(self.reps, other.reps)
-        return Estimate(point, reps, _method(self.method, other.method), _fewest(self.examples, other.examples),
-                        _fewest(self.seeds, other.seeds) or 0, self.why or other.why)
+    def p_value(self) -> float:
+        """Two-sided p of "the statistic is 0" under the same t (nan without an interval)."""
+        if not self.has_ci:
+            return math.nan
+        se = self.se
+        if se == 0:
+            return 0.0 if self.point != 0 else 1.0
+        return float(2 * student_t.sf(abs(self.point) / se, self.df))
+
+    def mde(self, power: float = POWER, level: float = LEVEL) -> float:
+        """Minimum detectable effect: the true difference a two-sided test at 1 − level finds with probability
+        `power`, (t_{1−α/2, df} + t_{power, df}) · SE (Bloom 1995, "Minimum detectable effects"; the normal
+        approximation to the noncentral t with t quantiles in place of z)."""
+        if not self.has_ci:
+            return math.nan
+        return (t_quantile(1 - (1 - level) / 2, self.df) + t_quantile(power, self.df)) * self.se
+
+    def equivalent(self, delta: float) -> bool:
+        """TOST (Schuirmann 1987; Lakens 2017): both one-sided tests at 5 % reject, i.e. the 90 % interval lies
+        inside ±delta."""
+        lo, hi = self.ci(1 - 2 * (1 - TOST_LEVEL))
+        return self.has_ci and -delta < lo and hi < delta
+
+    def verdict(self, delta: float) -> str:
+        """different (the 95 % interval excludes 0) | equivalent (TOST within ±delta) | underpowered (neither,
+        MDE > delta) | inconclusive (neither, MDE ≤ delta) | no interval."""
+        if not self.has_ci:
+            return NO_INTERVAL
+        if self.excludes_zero():
+            return DIFFERENT
+        if self.equivalent(delta):
+            return EQUIVALENT
+        return UNDERPOWERED if self.mde() > delta else INCONCLUSIVE
+
+    def seeds_needed(self, delta: float, power: float = POWER, level: float = LEVEL) -> int | None:
+        """The fewest seeds (≥ MIN_SEEDS) at which the MDE would be ≤ delta, the measured per-seed variances
+        and example component held fixed; None where the example component alone keeps it above delta (more
+        evaluation examples are needed: `examples_needed`) or no interval exists (nan in rows)."""
+        v = self._variance()
+        if v is None or self.seeds < 2:
+            return None
+        s2 = [(float(np.var(g.values, ddof=1))) for g in self.groups.values()]
+        ks = np.arange(MIN_SEEDS, MAX_SEEDS_NEEDED + 1, dtype=np.float64)
+        v_seed = sum(s2) / ks
+        v_ex, n = v[1], v[3]
+        den = sum(x ** 2 for x in s2) / ks ** 2 / (ks - 1) + (v_ex ** 2 / (n - 1) if n and n > 1 else 0.0)
+        total = v_seed + v_ex
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(den > 0, total ** 2 / den, np.inf)
+        z = student_t.ppf(1 - (1 - level) / 2, df) + student_t.ppf(power, df)
+        ok = np.nonzero(z * np.sqrt(total) <= delta)[0]
+        return int(ks[ok[0]]) if len(ok) else None
+
+    def examples_needed(self, delta: float, power: float = POWER, level: float = LEVEL) -> int | None:
+        """The fewest paired examples per language below which no number of seeds brings the MDE to delta: the
+        example component scales as 1/n, so n · V_example · (z_{1−α/2} + z_power)² / delta². None where there is
+        no example component (no per-example predictions, or one seed)."""
+        v = self._variance()
+        if v is None or self.seeds < 2 or not v[3] or not any(g.reps is not None for g in self.groups.values()):
+            return None
+        z = float(student_norm.ppf(1 - (1 - level) / 2) + student_norm.ppf(power))
+        return int(math.ceil(v[3] * v[1] * z ** 2 / delta ** 2))
+
+    # -- arithmetic: paired by seed where the seed groups are the same
+    def _combine(self, other: "Estimate", factor: float) -> "Estimate":
+        groups = dict(self.groups)
+        for key, g in other.groups.items():
+            mine = groups.get(key)
+            if mine is None:
+                groups[key] = _scaled_group(g, factor)
+            else:
+                reps = None if mine.reps is None or g.reps is None else mine.reps + factor * g.reps
+                groups[key] = SeedGroup(mine.seeds, mine.values + factor * g.values, reps)
+        return Estimate(self.point + factor * other.point, groups, _fewest(self.examples, other.examples),
+                        self.why or other.why)
 
     def __sub__(self, other: "Estimate") -> "Estimate":
-        return self._combine(other, self.point - other.point, np.subtract)
+        return self._combine(other, -1.0)
 
     def __add__(self, other: "Estimate") -> "Estimate":
-        return self._combine(other, self.point + other.point, np.add)
+        return self._combine(other, 1.0)
 
     def scaled(self, factor: float) -> "Estimate":
-        return dataclasses.replace(self, point=self.point * factor,
-                                   reps=None if self.reps is None else self.reps * factor)
+        return Estimate(self.point * factor, {k: _scaled_group(g, factor) for k, g in self.groups.items()},
+                        self.examples, self.why)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, delta: float | None = None) -> dict:
         lo, hi = self.ci()
+        seed_share, example_share = self.shares()
         out = {"point": self.point, "ci_low": lo, "ci_high": hi, "ci_method": self.method,
-               "ci_examples": self.examples, "ci_seeds": self.seeds}
-        return out if self.has_ci else {**out, "no_ci": self.why}
+               "ci_examples": self.examples, "ci_seeds": self.seeds, "few_seeds": self.few_seeds, "se": self.se,
+               "df": self.df, "p": self.p_value(), "seed_share": seed_share, "example_share": example_share,
+               "mde": self.mde()}
+        if delta is not None:
+            lo90, hi90 = self.ci(1 - 2 * (1 - TOST_LEVEL))
+            out.update({"delta": delta, "ci90_low": lo90, "ci90_high": hi90, "verdict": self.verdict(delta),
+                        "seeds_needed": self.seeds_needed(delta), "examples_needed": self.examples_needed(delta)})
+        return out if self.has_ci else {**out, "no_ci": self._no_interval()}
+
+
+def _scaled_group(g: SeedGroup, factor: float) -> SeedGroup:
+    return SeedGroup(g.seeds, g.values * factor, None if g.reps is None else g.reps * factor)
 
 
 def mean_of(estimates: Sequence[Estimate]) -> Estimate:
-    """The mean of estimates, replicate by replicate (so the draws they share stay paired)."""
+    """The mean of estimates, seed group by seed group (so the seeds and examples they share stay paired)."""
     if not estimates:
         raise ValueError("mean_of: no estimates")
     total = estimates[0]
@@ -144,17 +373,52 @@ def mean_of(estimates: Sequence[Estimate]) -> Estimate:
     return total.scaled(1 / len(estimates))
 
 
-def _method(a: str, b: str) -> str:
-    if a == b:
-        return a
-    if "none" in (a, b):
-        return "none"
-    return "+".join(sorted(set(a.split("+")) | set(b.split("+")), key=["examples", "seeds"].index))
-
-
 def _fewest(a, b):
     vals = [v for v in (a, b) if v is not None]
     return min(vals) if vals else None
+
+
+# ---- multiplicity ---------------------------------------------------------------------------------------
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's (1979) step-down adjusted p-values: sorted ascending, p_(i) · (m − i + 1), made monotone, capped
+    at 1 (nan stays nan and does not count in m). Controls the family-wise error at any dependence."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    m = len(idx)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini & Hochberg's (1995) adjusted p-values (q-values): p_(i) · m / i, made monotone from the
+    largest down, capped at 1; controls the false discovery rate under independence or positive dependence."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    m = len(idx)
+    out = [math.nan] * len(pvalues)
+    running = 1.0
+    for rank, i in reversed(list(enumerate(sorted(idx, key=lambda i: pvalues[i]), start=1))):
+        running = min(running, pvalues[i] * m / rank)
+        out[i] = running
+    return out
+
+
+def partial_conjunction_count(pvalues: Sequence[float], alpha: float = 1 - LEVEL) -> int:
+    """How many of N tasks show the effect, with the family-wise error of "at least u of N" controlled at alpha
+    (Dror, Baumer, Bogomolov & Reichart 2017, "Replicability analysis for NLP", with Bonferroni's partial
+    conjunction p-value (Benjamini & Heller 2008): p^(u/N) = (N − u + 1) · p_(u), the u-th smallest), the
+    largest u whose Holm-ordered partial conjunction p-values up to u are all ≤ alpha."""
+    ps = sorted(p for p in pvalues if not math.isnan(p))
+    n = len(ps)
+    k = 0
+    for u in range(1, n + 1):
+        if min(1.0, (n - u + 1) * ps[u - 1]) <= alpha:
+            k = u
+        else:
+            break
+    return k
 
 
 # ---- the bootstrap over a run's cells ---------------------------------------------------------------------
@@ -258,35 +522,22 @@ class Bootstrap:
             for c in users:
                 self._reps[c.cell_id][lang] = out[c.cell_id]
 
-    def seed_weights(self, key: tuple, k: int) -> np.ndarray:
-        """(B, k) how often each of k seeds is drawn; the same for every arm with the same key."""
-        if k == 1:
-            return np.ones((self.resamples, 1))
-        return _rng(self.seed, "seeds", *key).multinomial(k, [1 / k] * k, size=self.resamples).astype(np.float64)
-
     def arm(self, cells: Sequence, stat: Callable[[Mapping], object], seed_key: tuple | None = None) -> Estimate:
         """The statistic `stat` (language -> score, a number or a replicate array) of one arm: cells of one
-        target task, one per seed, averaged over the seeds. Arms with the same seed_key (and seeds) share their
-        seed draws: pass the same key for the two sides of a comparison paired by seed."""
+        target task, one per seed, averaged over the seeds. Arms with the same seed_key (and seeds) form one
+        seed group: pass the same key for the two sides of a comparison paired by seed."""
         cells = sorted(cells, key=lambda c: c.seed)
         if not cells:
             raise ValueError("arm: no cells")
         task = cells[0].target_task
         sample = self.tasks[task]
-        k = len(cells)
-        key = (task, *(seed_key or (cells[0].model.name, cells[0].intermediate_name)), tuple(c.seed for c in cells))
-        points = [float(stat(self.point_scores(c))) for c in cells]
-        point = float(np.mean(points))
+        seeds = tuple(c.seed for c in cells)
+        key = (task, *(seed_key or (cells[0].model.name, cells[0].intermediate_name)), seeds)
+        values = np.array([float(stat(self.point_scores(c))) for c in cells])
         langs = set.intersection(*(set(self.point_scores(c)) for c in cells))
-        examples = min((len(sample.ids[lang]) for lang in langs), default=None) if sample.mode == "examples" else None
         if sample.mode == "examples":
-            per_seed = np.stack([np.asarray(stat(self.replicate_scores(c)), dtype=np.float64) for c in cells], axis=1)
-            weights = self.seed_weights(key, k)
-            reps = (per_seed * weights).sum(axis=1) / k
-            return Estimate(point, reps, "examples+seeds" if k > 1 else "examples", examples, k)
-        if k < MIN_SEEDS_WITHOUT_EXAMPLES:
-            return Estimate(point, None, "none", None, k,
-                            f"{sample.why}; {k} seed{'s' * (k != 1)} (a seeds-only interval needs "
-                            f"{MIN_SEEDS_WITHOUT_EXAMPLES})")
-        reps = self.seed_weights(key, k) @ np.asarray(points) / k
-        return Estimate(point, reps, "seeds", None, k)
+            examples = min((len(sample.ids[lang]) for lang in langs), default=None)
+            reps = np.stack([np.asarray(stat(self.replicate_scores(c)), dtype=np.float64) for c in cells], axis=1)
+            return Estimate(float(values.mean()), {key: SeedGroup(seeds, values, reps)}, examples)
+        why = f"{sample.why}; {len(cells)} seed{'s' * (len(cells) != 1)}" if len(cells) < MIN_SEEDS else ""
+        return Estimate(float(values.mean()), {key: SeedGroup(seeds, values, None)}, None, why)

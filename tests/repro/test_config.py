@@ -61,6 +61,9 @@ def test_overrides_are_yaml_scalars_and_dump_round_trips():
     ("per_target={synth_tagging: {target: {batch_sise: 8}}}",
      "per_target.synth_tagging: unknown key 'target.batch_sise'"),
     ("per_target={synth_tagging: [8]}", "per_target.synth_tagging=[8] must be a mapping"),
+    ("report.smallest_effect=0", "report.smallest_effect=0.0 must be > 0"),
+    ("report.smallest_effect_per_task={xnli: -1}", "report.smallest_effect_per_task.xnli=-1.0 must be > 0"),
+    ("report.delta=1", "unknown key 'report.delta'"),
 ])
 def test_bad_key_or_value_is_one_line_naming_it(override, needle):
     with pytest.raises(config.ConfigError) as e:
@@ -83,7 +86,7 @@ def test_cli_help_and_bad_config_exit_codes(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == ("error: config: unknown key 'train' (known here: cell, compilation_cache_dir, "
                                 "data, eval, grid, intermediate, mesh, models, name, on_divergence, output_dir, per_target, "
-                                "precision, target)")
+                                "precision, report, target)")
     assert not (tmp_path / "out").exists()   # nothing written for a bad config
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from repro import report
 from repro.__main__ import main as cli_main
-from repro.report import latex, plots
+from repro.report import latex, plots, stats
 from tests.support.paths import ROOT
 from tests.support.results_files import (edited, make_cell, make_results, smoke_grid_v3, write_cells, write_grid,
                                          write_results)
@@ -92,7 +92,7 @@ def test_report_files_tables_and_figures(built):
     assert [c["id"] for c in data["findings"]] == [1, 2, 3, 4, 5, 11]
     assert [d["id"] for d in data["deviations"]] == [6, 7, 8, 9, 10]
     assert data["bootstrap"]["resamples"] == RESAMPLES and data["bootstrap"]["seed"] == 0
-    assert data["bootstrap"]["method"] == "paired bootstrap, percentile interval"
+    assert data["bootstrap"]["method"] == stats.METHOD
     assert f"{RESAMPLES} resamples, RNG seed 0" in md
     assert len(_rows(out / "claims.csv")) == 6
     assert set(json.loads((out / "configs.json").read_text())) == {c["cell_id"] for c in cells}
@@ -121,7 +121,7 @@ def test_every_per_language_number_is_recomputed_from_the_results(built):
         base = {c["seed"]: get(c) for c in wo}
         diffs = [get(c) - base[c["seed"]] for c in w]
         assert float(r["diff_mean"]) == pytest.approx(statistics.mean(diffs), abs=1e-9)
-        assert int(r["diff_n"]) == 3 and r["ci_method"] == "examples+seeds" and r["ci_examples"] == "400"
+        assert int(r["diff_n"]) == 3 and r["ci_method"] == "seeds+examples" and r["ci_examples"] == "400"
         for prefix in ("with", "without", "diff"):     # every shown statistic has an interval around it
             lo, m, hi = (float(r[f"{prefix}_{k}"]) for k in ("ci_low", "mean", "ci_high"))
             assert lo < m < hi
@@ -148,8 +148,11 @@ def test_three_old_seeds_get_a_seeds_only_interval(tmp_path):
     out = report.build_report(tmp_path, resamples=RESAMPLES)
     row = next(r for r in _rows(out / "tables" / "per_language.csv") if r["language"] == "en")
     assert row["ci_method"] == "seeds" and row["ci_seeds"] == "3"
-    # Resampled seeds' mean differences lie between the smallest (8) and the largest (11) of the three.
-    assert 8 <= float(row["diff_ci_low"]) < float(row["diff_mean"]) < float(row["diff_ci_high"]) <= 11
+    # The t interval of the three per-seed differences 10, 11, 8: 9.67 ± t(2) · 1.53 / √3 (t(2) = 4.303).
+    half = 4.302653 * statistics.stdev([10, 11, 8]) / math.sqrt(3)
+    assert float(row["diff_ci_low"]) == pytest.approx(29 / 3 - half, abs=1e-4)
+    assert float(row["diff_ci_high"]) == pytest.approx(29 / 3 + half, abs=1e-4)
+    assert row["diff_few_seeds"] == "True" and float(row["diff_seed_share"]) == 1.0 and row["role"] == "exploratory"
 
 
 def test_efficiency_tables_come_from_the_results(built):
