@@ -1,6 +1,6 @@
 # xtreme-transfer in one image: run_all.sh with the results in /results (docs/docker.md has the details).
-#   docker build -t xtreme-transfer .                                        # CPU JAX
-#   docker build -t xtreme-transfer:cuda --build-arg JAX_EXTRA=cuda .        # CUDA 12 JAX
+#   docker build -t xtreme-transfer --build-arg GIT_COMMIT="$(git rev-parse HEAD)" .                          # CPU JAX
+#   docker build -t xtreme-transfer:cuda --build-arg JAX_EXTRA=cuda --build-arg GIT_COMMIT="$(git rev-parse HEAD)" .
 #   mkdir -p results && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/results:/results" xtreme-transfer
 # Plain Dockerfile syntax (no RUN --mount, no heredocs): it builds the same with BuildKit (buildx) and with
 # the legacy builder of a client that has no buildx.

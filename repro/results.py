@@ -118,6 +118,10 @@ class Environment:
     device_kind: str | None = None
     device_count: int | None = None
     process_count: int | None = None
+    # Absent from results written before issue 34 (read as empty): repro.environment says what each holds.
+    libraries: dict[str, str | None] = dataclasses.field(default_factory=dict)   # distribution -> version
+    cpu: dict[str, Any] | None = None      # model, architecture, logical_cores, vector_flags, flags
+    gpu: dict[str, Any] | None = None      # cuda_runtime, cudnn, cuda_driver, driver, libraries (GPU runs only)
 
 
 @dataclasses.dataclass(frozen=True)

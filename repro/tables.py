@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -54,8 +55,29 @@ def text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
+def _csv_value(v: Any) -> Any:
+    """None/nan: an empty cell; a structure (dict, list, tuple): JSON that `json.loads` reads back."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(_no_nan(v), default=str)
+    return v
+
+
+def _no_nan(v: Any) -> Any:
+    """nan -> null inside a structure (strict JSON has no NaN)."""
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _no_nan(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_no_nan(x) for x in v]
+    return v
+
+
 def csv_text(rows: list[dict]) -> str:
-    """Rows (dicts) as CSV with the union of their keys as columns; None/nan as empty cells."""
+    """Rows (dicts) as CSV with the union of their keys as columns; None/nan as empty cells; a structure as
+    JSON (not Python's repr)."""
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]
@@ -63,7 +85,7 @@ def csv_text(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in r.items()})
+        w.writerow({k: _csv_value(v) for k, v in r.items()})
     return buf.getvalue()
 
 

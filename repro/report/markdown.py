@@ -240,9 +240,11 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
         w("\n")
 
     w("\n## Environment\n\n")
-    w(markdown(["cell", "synthetic", "device", "jax", "flax", "python", "commit", "finished"],
-               [[r["cell_id"], r["synthetic"], r["device"], r["jax"], r["flax"], r["python"], r["commit"],
-                 r["finished_at"]] for r in tables["environment"]]))
+    w(markdown(["cell", "synthetic", "device", "CPU", "jax", "flax", "python", "commit", "finished"],
+               [[r["cell_id"], r["synthetic"], r["device"] if r["device"] != "gpu" else f"gpu ({r['device_kind']})",
+                 r.get("cpu") or "—", r["jax"], r["flax"], r["python"], r["commit"], r["finished_at"]]
+                for r in tables["environment"]]))
+    w(environment_details(tables["environment"]))
     w("\n### Config (`configs.json` has every cell's full config)\n\nOne value in every cell that has the key:\n\n")
     w(markdown(["key", "value", "cells"],
                [[r["key"], fmt(r["value"]), r["cells"]] for r in tables["config_common"]]))
@@ -252,6 +254,36 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
         w("\nDiffering between cells:\n\n")
         w(markdown(["cell", *keys], [[r["cell_id"], *(fmt(r[k]) for k in keys)] for r in varying]))
     return md.getvalue()
+
+
+def environment_details(rows: list[dict]) -> str:
+    """Each distinct host (CPU and its vector flags, GPU stack) and library set once, with its cell count:
+    XLA:CPU compiles for the host's instruction set, so two CPUs can differ in the last digits."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    hosts: dict[tuple, int] = {}
+    for r in rows:
+        gpu = r.get("gpu") or {}
+        key = (r.get("cpu") or "not recorded", r.get("cpu_vector_flags") or "—", r.get("cpu_logical_cores"),
+               ", ".join(f"{k} {gpu[k]}" for k in ("cuda_runtime", "cudnn", "driver") if gpu.get(k)) or "—")
+        hosts[key] = hosts.get(key, 0) + 1
+    out.write("\nHosts (XLA:CPU compiles for the CPU's vector instructions):\n\n")
+    out.write(markdown(["CPU", "vector flags", "logical cores", "CUDA / cuDNN / driver", "cells"],
+                       [[*k, n] for k, n in hosts.items()]))
+    libs: dict[str, dict[str, int]] = {}
+    for r in rows:
+        for name, version in (r.get("libraries") or {}).items():
+            libs.setdefault(name, {})
+            libs[name][version or "not installed"] = libs[name].get(version or "not installed", 0) + 1
+    if libs:
+        out.write("\nLibraries that shape the numbers (versions, with the cells that used each):\n\n")
+        out.write(markdown(["library", "version (cells)"],
+                           [[name, ", ".join(f"{v} ({n})" for v, n in sorted(vs.items()))]
+                            for name, vs in libs.items()]))
+    else:
+        out.write("\nLibrary versions beyond jax and flax: not recorded (results written before issue 34).\n")
+    return out.getvalue()
 
 
 def _reached(r) -> str:

@@ -50,6 +50,18 @@ def test_dockerfile_promises():
     assert os.access(ROOT / "docker" / "entrypoint.py", os.X_OK)
 
 
+def test_documented_build_lines_pass_the_commit():
+    """An image has no .git: README's and docs/docker.md's build lines pass the commit, which the image
+    keeps as XT_GIT_COMMIT (results.json's environment.commit) instead of "unknown"."""
+    text = DOCKERFILE.read_text()
+    assert "ARG GIT_COMMIT=" in text and "XT_GIT_COMMIT=${GIT_COMMIT}" in text
+    for doc in (ROOT / "README.md", ROOT / "docs" / "docker.md"):
+        lines = [ln for ln in doc.read_text().splitlines() if ln.startswith("docker build ")]
+        assert len(lines) >= 2, doc
+        for ln in lines:
+            assert '--build-arg GIT_COMMIT="$(git rev-parse HEAD)"' in ln, (doc, ln)
+
+
 def test_dockerfile_builds_without_buildkit():
     """No BuildKit-only syntax: `docker build` without buildx (the legacy builder) takes the same file."""
     text = DOCKERFILE.read_text()

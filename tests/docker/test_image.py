@@ -98,8 +98,7 @@ def build_args(engine) -> list[str]:
     pems = [Path(ca)] if ca else sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
     if pems:
         args += ["--build-arg", "BUILD_CA_CERT=" + "".join(p.read_text() for p in pems)]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return args + ["--build-arg", f"GIT_COMMIT={commit or 'unknown'}"]
+    return args   # GIT_COMMIT: README's build line passes it (the image then records the commit)
 
 
 def build(readme_start: str, tag: str, build_args: list[str], log: str, env: dict | None = None,
@@ -124,7 +123,7 @@ def build(readme_start: str, tag: str, build_args: list[str], log: str, env: dic
 def image(build_args) -> str:
     buildx = docker("buildx", "version").returncode == 0
     TIMINGS["builder"] = "buildkit (buildx)" if buildx else "legacy (no buildx)"
-    TIMINGS["build_s"] = round(build("docker build -t xtreme-transfer .", IMAGE, build_args, "build.log"), 1)
+    TIMINGS["build_s"] = round(build("docker build -t xtreme-transfer --build-arg GIT_COMMIT", IMAGE, build_args, "build.log"), 1)
     TIMINGS["image_mb"] = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE).stdout) // 10**6
     return IMAGE
 
@@ -215,6 +214,9 @@ def test_readme_run_line_as_another_host_user(reference_run):
         assert noise not in out, out[-3000:]
     assert len(reference_run["numbers"]) == 12 + 12 + 3    # cells, their target logs, intermediate logs
     results = home / "results"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    for cell in results.glob("smoke/cells/*/results.json"):   # README's build line passed the commit in
+        assert json.loads(cell.read_text())["environment"]["commit"] == head, cell
     assert {p.stat().st_uid for p in results.rglob("*")} == {OTHER_UID}
     assert modes(results) <= {("dir", 0o755), ("file", 0o644)}
     read = as_user(OTHER_UID, "head -1 results/smoke/report/report.md && rm -rf results && ls -A", home)
@@ -360,7 +362,7 @@ def test_a_run_without_a_mount_warns_at_the_start_and_at_the_end(image):
 def cuda_image(build_args) -> str:
     if os.environ.get("XT_DOCKER_TEST_CUDA", "1") == "0":
         pytest.skip("XT_DOCKER_TEST_CUDA=0")
-    TIMINGS["cuda_build_s"] = round(build("docker build -t xtreme-transfer:cuda --build-arg JAX_EXTRA=cuda .",
+    TIMINGS["cuda_build_s"] = round(build("docker build -t xtreme-transfer:cuda --build-arg JAX_EXTRA=cuda",
                                           CUDA_IMAGE, build_args, "build-cuda.log"), 1)
     TIMINGS["cuda_image_mb"] = int(docker("image", "inspect", "-f", "{{.Size}}", CUDA_IMAGE).stdout) // 10**6
     return CUDA_IMAGE
@@ -399,7 +401,7 @@ def test_the_same_build_line_with_buildkit(build_args):
     else:
         pytest.skip("no BuildKit client here (no buildx, no Docker 20.10 client)")
     tag = IMAGE + "-buildkit"
-    TIMINGS["buildkit_build_s"] = round(build("docker build -t xtreme-transfer .", tag, build_args,
+    TIMINGS["buildkit_build_s"] = round(build("docker build -t xtreme-transfer --build-arg GIT_COMMIT", tag, build_args,
                                               "build-buildkit.log", env=env, docker_cli=cli), 1)
     assert "DEPRECATED: The legacy builder" not in (WORK / "build-buildkit.log").read_text()
     r = docker("run", "--rm", tag, "--help", timeout=120)
