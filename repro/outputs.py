@@ -198,8 +198,12 @@ def new_temp_dir(out: Path, kind: str) -> Path:
     """A marked temporary sibling of `out` to assemble the output in (readable by others, as the results are)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
-    tmp.chmod(0o755)   # mkdtemp makes 0700
-    _write_marker(tmp, kind, [])
+    try:
+        tmp.chmod(0o755)   # mkdtemp makes 0700
+        _write_marker(tmp, kind, [])
+    except BaseException:   # a full disk: nothing of ours is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return tmp
 
 

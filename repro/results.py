@@ -108,6 +108,17 @@ class Inference:
 
 
 @dataclasses.dataclass(frozen=True)
+class Retrieval:
+    """How a retrieval target was scored (repro.study.retrieval): no target phase, the encoder's embeddings."""
+
+    layer: int                       # the encoder layer whose output is pooled (1-based)
+    num_layers: int                  # the encoder's depth
+    pooling: str                     # "mean" over the attention mask
+    similarity: str                  # "cosine"
+    wall_time_s: float               # embedding every evaluated language
+
+
+@dataclasses.dataclass(frozen=True)
 class Environment:
     device: str
     jax: str
@@ -158,6 +169,11 @@ class CellResults:
     predictions: str | None = None   # the per-example predictions file, beside results.json (PREDICTIONS_NAME)
     # Why the intermediate phase trained on the target's own training data (e.g. MNLI -> XNLI), or None.
     same_data_as_target: str | None = None
+    # The control arm (intermediate_task "control"): the intermediate task whose phase it repeats with permuted labels.
+    control_for: str | None = None
+    # What the model was pretrained on (config models.X.languages): english | multilingual.
+    model_languages: str | None = None
+    retrieval: Retrieval | None = None   # set for a retrieval target (no target phase)
     finished_at: str | None = None
 
     # ---- assembling, reading and writing ---------------------------------------------------------

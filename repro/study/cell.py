@@ -24,7 +24,7 @@ import data_prep as dp
 import flax_models as fm
 from repro import config
 from repro.training import distributed, inference
-from repro.study import inputs
+from repro.study import control, inputs, retrieval
 from repro import rundir
 from repro.training import steps
 from repro.config import Config
@@ -53,7 +53,8 @@ def cell_dir(cfg: Config) -> Path:
 
 def intermediate_dir(cfg: Config) -> Path:
     c = cfg.cell
-    return rundir.intermediate_dir(cfg.output_dir, c.model, c.intermediate_task, c.seed)
+    name = f"{config.CONTROL}-{c.control_for}" if c.intermediate_task == config.CONTROL else c.intermediate_task
+    return rundir.intermediate_dir(cfg.output_dir, c.model, name, c.seed)
 
 
 def make_plan(cfg: Config, phase: config.TrainingConfig, task) -> TrainingPlan:
@@ -72,7 +73,8 @@ def make_plan(cfg: Config, phase: config.TrainingConfig, task) -> TrainingPlan:
 class TrainingData:
     """The data and plan of one training phase, loaded before any step runs."""
 
-    def __init__(self, cfg: Config, task, phase_cfg: config.TrainingConfig, tokenizer, mesh, key: str):
+    def __init__(self, cfg: Config, task, phase_cfg: config.TrainingConfig, tokenizer, mesh, key: str,
+                 relabel=None):
         task = inputs.train_task_of(task, cfg)
         self.task = task
         self.key = key
@@ -94,6 +96,8 @@ class TrainingData:
             self.dev_examples = inputs.load_split(cfg, task, dev_split, self.lang, phase_cfg.max_dev_examples,
                                                   for_eval=True)
             self.dev_source = dev_split
+        if relabel is not None:   # the control arm: the same examples, supervision permuted (repro.study.control)
+            self.train_examples, self.dev_examples = relabel(task, self.train_examples), relabel(task, self.dev_examples)
         # Rows the loaders dropped (no gold label, answer not in its context): recorded in results.json.
         self.dropped = {f"{key} {task.name} {name}/{self.lang}": d for name, d in
                         (("train", self.train_examples.dropped), ("dev", self.dev_examples.dropped)) if d}
@@ -136,7 +140,8 @@ def _intermediate_snapshot(cfg: Config) -> dict:
     return {"model": d["models"][cfg.cell.model], "model_name": cfg.cell.model,
             "intermediate_task": cfg.cell.intermediate_task, "seed": cfg.cell.seed, "data": d["data"],
             "intermediate": d["intermediate"], "precision": d["precision"], "mesh": d["mesh"],
-            "eval": {"dev_split": d["eval"]["dev_split"], "batch_size": d["eval"]["batch_size"]}}
+            "eval": {"dev_split": d["eval"]["dev_split"], "batch_size": d["eval"]["batch_size"]},
+            **({"control_for": cfg.cell.control_for} if cfg.cell.control_for else {})}
 
 
 _INTERMEDIATE_STATS = ("task", "train_examples", "epochs", "steps", "tokens", "flops", "wall_time_s", "best_step",
@@ -158,9 +163,11 @@ def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
     with distributed.locked(folder, "intermediate model"):
         if distributed.main_decides(done.exists()):   # trained by another process meanwhile
             return run_intermediate(cfg, tokenizer, mesh)
-        task = dp.get_task(cfg.intermediate_task)
+        task = dp.get_task(cfg.intermediate_data_task)
         head, num_labels = steps.head_for(task)
-        phase = TrainingData(cfg, task, cfg.intermediate, tokenizer, mesh, "intermediate")
+        relabel = ((lambda t, ex: control.permuted(t, ex, cfg.cell.seed))
+                   if cfg.intermediate_task == config.CONTROL else None)
+        phase = TrainingData(cfg, task, cfg.intermediate, tokenizer, mesh, "intermediate", relabel)
         model = inputs.build_model(cfg, head, num_labels, tokenizer)
         inputs.check_max_length(cfg, model, phase.task)
         rundir.claim_folder(folder, snapshot, "intermediate model", writer=writer)   # everything loaded: claim
@@ -304,6 +311,8 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     mesh = mesh or distributed.make_mesh(cfg.mesh.data)
     tokenizer = inputs.tokenizer_for(cfg)
     target = dp.get_task(cfg.cell.target_task)
+    if not config.trains_target(target.name):   # retrieval: scored from the encoder, no target phase
+        return retrieval.run_cell(cfg, out, mesh, tokenizer, run_intermediate)
     head, num_labels = steps.head_for(target)
     # Load every split before training, so that missing data fails fast.
     phase = TrainingData(cfg, target, cfg.target, tokenizer, mesh, "target")
@@ -317,7 +326,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
 
     intermediate_stats, intermediate_dropped = None, {}
     if cfg.intermediate_task is not None:
-        int_head, int_labels = steps.head_for(dp.get_task(cfg.intermediate_task))
+        int_head, int_labels = steps.head_for(dp.get_task(cfg.intermediate_data_task))
         model_dir, stats = run_intermediate(cfg, tokenizer, mesh)
         source = fm.from_pretrained(model_dir, head=int_head, num_labels=int_labels, dtype=inputs.dtype_of(cfg))
         if not fm.transfer_encoder(source, model):
@@ -346,6 +355,8 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
         "model": {"name": cfg.cell.model, "family": model.family, "model_type": model.config.get("model_type"),
                   "name_or_path": cfg.model.name_or_path, "fresh_weights": fresh},
         "intermediate_task": cfg.intermediate_task,
+        "control_for": cfg.cell.control_for,
+        "model_languages": cfg.model.languages,
         "target_task": target.name,
         "setting": ({"task_type": target.setting[0], "transfer": target.setting[1]} if target.setting else None),
         "seed": cfg.cell.seed,

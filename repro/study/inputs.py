@@ -14,7 +14,7 @@ import data_prep as dp
 import flax_models as fm
 from flax_models.weights import weight_files
 from repro.training import steps
-from repro.config import Config, TrainingConfig
+from repro.config import CONTROL, Config, TrainingConfig, trains_target
 from repro.errors import ConfigError, DataError, ModelError, did_you_mean
 
 log = logging.getLogger("repro")
@@ -31,10 +31,10 @@ SAME_TRAINING_DATA = {("mnli", "xnli"): "XNLI's English training set is MultiNLI
 def repeats_target_data(cfg: Config) -> str | None:
     """Why the cell's intermediate phase trains on the target's own training data (so the pairing is the
     same data trained twice, not intermediate-task transfer), or None."""
-    if cfg.intermediate_task is None:
+    if cfg.intermediate_task is None or not trains_target(cfg.cell.target_task):
         return None
     target = dp.get_task(cfg.cell.target_task)
-    inter, train = cfg.intermediate_task, train_task_of(target, cfg).name
+    inter, train = cfg.intermediate_data_task, train_task_of(target, cfg).name
     if inter == train:
         return f"the intermediate task {inter} is the data {target.name} trains on"
     return SAME_TRAINING_DATA.get((inter, train)) or SAME_TRAINING_DATA.get((inter, target.name))
@@ -67,17 +67,28 @@ def check_tasks(cfg: Config) -> None:
             raise ConfigError(f"config: {key}={name!r} is a {dp.TASKS[name].kind} task, which has no "
                               f"training head (kinds: {', '.join(steps.TRAINABLE_KINDS)})")
 
+    def target(key, name):   # a retrieval target is scored without training (repro.study.retrieval)
+        known(key, name, trainable=trains_target(name))
+        if trains_target(name):
+            train_task_of(dp.get_task(name), cfg)
+
     for i, t in enumerate(cfg.grid.target_tasks):
-        known(f"grid.target_tasks.{i}", t)
-        train_task_of(dp.get_task(t), cfg)
+        target(f"grid.target_tasks.{i}", t)
     for i, t in enumerate(cfg.grid.intermediate_tasks):
-        if t != "none":
+        if t not in ("none", CONTROL):
             known(f"grid.intermediate_tasks.{i}", t)
+    for key, t in [("grid.control_for", cfg.grid.control_for), ("cell.control_for", cfg.cell.control_for)]:
+        if t is not None:
+            known(key, t)
+    for t, i in cfg.grid.pairings.items():
+        target(f"grid.pairings.{t}", t)
+        known(f"grid.pairings.{t}", i)
     if cfg.cell.target_task is not None:
-        known("cell.target_task", cfg.cell.target_task)
+        target("cell.target_task", cfg.cell.target_task)
     for t in cfg.per_target:
-        known(f"per_target.{t}", t)
-    if cfg.cell.intermediate_task not in (None, "none"):
+        target(f"per_target.{t}", t)
+    if cfg.cell.intermediate_task not in (None, "none", CONTROL):
+
         known("cell.intermediate_task", cfg.cell.intermediate_task)
 
 

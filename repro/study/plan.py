@@ -30,7 +30,7 @@ from repro.study import inputs, known_sizes
 from repro import tables
 from repro.training import steps
 from repro.study.cell import cell_config, intermediate_dir, make_plan
-from repro.config import Config
+from repro.config import Config, trains_target
 from repro.errors import ConfigError, UserError, one_line
 from repro.training.loop import phase_steps
 
@@ -77,8 +77,12 @@ def plan_grid(cfg: Config, basis: str = "auto", cells: list[Config] | None = Non
         if c.intermediate_task is not None:
             name = intermediate_dir(c).name
             if name not in out:
-                out[name] = est.phase(c, "intermediate", dp.get_task(c.intermediate_task), name)
+                out[name] = est.phase(c, "intermediate", dp.get_task(c.intermediate_data_task), name)
             out[name] = dataclasses.replace(out[name], cells=out[name].cells + (c.cell_id,))
+        if not trains_target(c.cell.target_task):   # retrieval: the encoder as it is, one forward pass a language
+            out[c.cell_id] = CostEstimate("target", c.cell_id, c.cell.model, c.cell.target_task, "none", 0, 0.0, 0, 0,
+                                          0, (c.cell_id,), "retrieval: no training (embeddings of every language)")
+            continue
         out[c.cell_id] = dataclasses.replace(est.phase(c, "target", dp.get_task(c.cell.target_task), c.cell_id),
                                              cells=(c.cell_id,))
     return list(out.values())

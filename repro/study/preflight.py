@@ -26,7 +26,7 @@ import data_prep as dp
 from repro.study import inputs
 from repro import progress, rundir, tables
 from repro.study.cell import cell_config, eval_languages, eval_split
-from repro.config import Config
+from repro.config import Config, trains_target
 from repro.errors import ConfigError, DataError, ModelError, UserError
 
 PROBLEM, SKIPPED, UNCHECKED, NOTE = "problem", "skipped", "unchecked", "note"
@@ -80,8 +80,9 @@ def cell_items(cfg: Config) -> list[Item]:
     target = dp.get_task(cfg.cell.target_task)
     items = [Item("model", cfg.cell.model, role="model")]
     if cfg.intermediate_task is not None:
-        items += _phase_items(cfg, dp.get_task(cfg.intermediate_task), cfg.intermediate)
-    items += _phase_items(cfg, target, cfg.target)
+        items += _phase_items(cfg, dp.get_task(cfg.intermediate_data_task), cfg.intermediate)
+    if trains_target(target.name):   # retrieval targets have no target phase
+        items += _phase_items(cfg, target, cfg.target)
     split = eval_split(cfg, target)
     items += [Item("data", target.name, split, lang, "eval") for lang in eval_languages(cfg, target)]
     return items
@@ -154,9 +155,10 @@ def check_model(cfg: Config, item: Item, models: dict) -> Finding | None:
 
 def check_lengths(cell: Config, model) -> Finding | None:
     """The cell's sequence lengths fit its model's positions."""
-    tasks = [inputs.train_task_of(dp.get_task(cell.cell.target_task), cell), dp.get_task(cell.cell.target_task)]
+    target = dp.get_task(cell.cell.target_task)
+    tasks = [inputs.train_task_of(target, cell), target] if trains_target(target.name) else [target]
     if cell.intermediate_task is not None:
-        tasks.append(inputs.train_task_of(dp.get_task(cell.intermediate_task), cell))
+        tasks.append(inputs.train_task_of(dp.get_task(cell.intermediate_data_task), cell))
     try:
         inputs.check_max_length(cell, model, *tasks)
     except ConfigError as e:

@@ -74,8 +74,10 @@ def test_bad_key_or_value_is_one_line_naming_it(override, needle):
 def test_unknown_task_is_a_config_error():
     with pytest.raises(config.ConfigError, match=r"grid.target_tasks.0='nosuch' is not a task"):
         inputs.check_tasks(config.load(SMOKE, ["grid.target_tasks=[nosuch]"]))
-    with pytest.raises(config.ConfigError, match="retrieval task"):
-        inputs.check_tasks(config.load(SMOKE, ["grid.target_tasks=[synth_retrieval]"]))
+    # A retrieval target is scored from the encoder (repro.study.retrieval); as an intermediate task it cannot train.
+    inputs.check_tasks(config.load(SMOKE, ["grid.target_tasks=[synth_retrieval]"]))
+    with pytest.raises(config.ConfigError, match="grid.intermediate_tasks.1='synth_retrieval' is a retrieval task"):
+        inputs.check_tasks(config.load(SMOKE, ["grid.intermediate_tasks=[none, synth_retrieval]"]))
 
 
 def test_cli_help_and_bad_config_exit_codes(tmp_path):
