@@ -31,7 +31,7 @@ from pathlib import Path
 from repro import outputs, typed
 from repro.report import claims, efficiency, latex, plots
 from repro.report.markdown import render
-from repro.report.rows import (config_rows, efficiency_rows, environment_rows, intermediate_name,
+from repro.report.rows import (config_rows, detectable_rows, efficiency_rows, environment_rows, intermediate_name,
                                missing_language_rows, per_language_rows, training_cost_rows, transfer_gap_rows)
 from repro.report.stats import RESAMPLES, SEED, Bootstrap
 from repro.results import ResultsError, load_cells, load_divergences, load_predictions, read_json, result_paths
@@ -95,6 +95,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
     tables = {
         "per_language": per_language_rows(cells, boot),
         "transfer_gap": transfer_gap_rows(cells, boot),
+        "detectable": [],
         "learning_curves": efficiency.curve_rows(cells),
         "steps_to_target": efficiency.steps_to_target_rows(cells),
         "steps_to_target_summary": [],
@@ -120,6 +121,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         "cells": [_cell_summary(c) for c in cells],
     }
     tables["steps_to_target_summary"] = efficiency.steps_to_target_summary(tables["steps_to_target"])
+    tables["detectable"] = detectable_rows(tables["per_language"])
     if bench:
         tables["benchmarks"] = bench
     bootstrap = boot.describe()

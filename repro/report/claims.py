@@ -26,7 +26,10 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable
 
-from repro.report.rows import AVERAGE, statistic, with_minus_without
+from scipy.stats import t as student_t
+
+from repro.report import stats
+from repro.report.rows import AVERAGE, primary_key, smallest_effect, statistic, with_minus_without
 from repro.report.stats import Bootstrap, Estimate, mean_of
 from repro.results import NONE, CellResults
 
@@ -144,6 +147,7 @@ class _Arms:
             self.cells[(c.target_task, c.model.name, c.intermediate_name)].append(c)
             by_task[c.target_task].append(c)
         self.family = {c.model.name: c.model.family for c in cells}
+        self.pretrained_on = {c.model.name: getattr(c, "model_languages", None) for c in cells}
         self.languages = {t: sorted(set.intersection(*(set(c.per_language) for c in cs))) for t, cs in by_task.items()}
         self._cache: dict[tuple, Estimate] = {}
 
@@ -163,17 +167,25 @@ class _Arms:
                 and (regime is None or (k[2] == NONE) == (regime == "without"))]
 
     def best_of_family(self, keys) -> dict[str, tuple[tuple, Estimate]]:
-        """family -> (arm key, score) of its best arm among keys."""
-        best: dict[str, tuple[tuple, Estimate]] = {}
+        """family -> (arm key, score) of the family among keys, by a rule fixed in advance (never selected on
+        the results): the mean of the scores of all its models' arms; the key names them
+        ("family:bert-base+mbert")."""
+        by: dict[str, list[tuple]] = defaultdict(list)
         for k in keys:
-            f, e = self.family[k[1]], self.score(*k)
-            if f not in best or e.point > best[f][1].point:
-                best[f] = (k, e)
-        return best
+            by[self.family[k[1]]].append(k)
+        out = {}
+        for f, ks in by.items():
+            models = "+".join(sorted({k[1] for k in ks}))
+            label = (ks[0][0], models if len({k[1] for k in ks}) == 1 else f"family:{models}",
+                     ks[0][2] if len({k[2] for k in ks}) == 1 else "+".join(sorted({k[2] for k in ks})))
+            out[f] = (label, mean_of([self.score(*k) for k in ks]))
+        return out
 
-    def paired_difference(self, with_key, without_key) -> Estimate | None:
-        fn = statistic(AVERAGE, self.languages[with_key[0]])[0]
-        return with_minus_without(self.boot, self.cells[with_key], self.cells[without_key], fn)
+    def paired_difference(self, with_key, without_key, key: str = AVERAGE) -> Estimate | None:
+        stat = statistic(key, self.languages[with_key[0]])
+        if stat is None:
+            return None
+        return with_minus_without(self.boot, self.cells[with_key], self.cells[without_key], stat[0])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -192,8 +204,8 @@ def difference_text(label: str, e: Estimate | None) -> str:
     return f"{label} {_fmt(e.point)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def difference_numbers(label: str, e: Estimate | None) -> dict:
-    return {"difference": label, **(e.as_dict() if e is not None else {"no_ci": "no paired seeds"})}
+def difference_numbers(label: str, e: Estimate | None, delta: float | None = None) -> dict:
+    return {"difference": label, **(e.as_dict(delta) if e is not None else {"no_ci": "no paired seeds"})}
 
 
 def _greater(a: Estimate, b: Estimate) -> str:
@@ -222,41 +234,47 @@ def _label(key) -> str:
 # ------------------------------------------------------------------------------------------------
 # The findings
 
+CLAIM1_READING = ("read as a family ranking within the intermediate-trained regime: per target, a BERT- or "
+                  "RoBERTa-family score with intermediate training is above every other family's with intermediate "
+                  "training (Holm over the two); not against arms without it, so it is not claim 11's negation")
+
+
 def _claim1(arms: _Arms):
+    """Per target with BERT or RoBERTa and another family, all with intermediate training: holds where the
+    larger of BERT − other and RoBERTa − other (each other family) has a Holm-adjusted (over the two) interval
+    above 0, fails where the other family is above both (an intersection-union test: both intervals of other −
+    qualifying above 0), open otherwise."""
     statuses, parts, tasks = [], [], {}
     for task in arms.tasks():
-        entries = {}
-        for regime in ("with", "without"):
-            for f, (k, e) in arms.best_of_family(arms.keys(task, regime=regime)).items():
-                entries[(f, regime)] = (k, e)
-        if len({f for f, _ in entries}) < 2 or not {r for _, r in entries} >= {"with", "without"}:
+        fam = arms.best_of_family(arms.keys(task, regime="with"))
+        qualifying = {f: v for f, v in fam.items() if f in ("bert", "roberta")}
+        others = {f: v for f, v in fam.items() if f not in qualifying}
+        if not qualifying or not others:
             continue
-        qualifying = {k: v for k, v in entries.items() if k[0] in ("bert", "roberta") and k[1] == "with"}
-        others = {k: v for k, v in entries.items() if k not in qualifying}
-        if not qualifying:
-            continue
-        q_key, (qk, q) = max(qualifying.items(), key=lambda kv: kv[1][1].point)
-        o_key, (ok, o) = max(others.items(), key=lambda kv: kv[1][1].point)
-        if all(_greater(q, e) == YES for _, e in others.values()):
-            status = YES
-        elif any(all(_greater(e, qe) == YES for _, qe in qualifying.values()) for _, e in others.values()):
-            status = NO
-        else:
-            status = OPEN
-        top, second = ((qk, q), (ok, o)) if q.point >= o.point else ((ok, o), (qk, q))
-        diff = top[1] - second[1]
-        label = f"{task}: best {_label(top[0])} − next {_label(second[0])}"
+        per_other, task_status = {}, []
+        for g, (gk, ge) in sorted(others.items()):
+            diffs = {f: qe - ge for f, (qk, qe) in qualifying.items()}
+            adjusted = stats.holm([d.p_value() for d in diffs.values()])
+            holds = any(d.point > 0 and not math.isnan(p) and p < 1 - stats.LEVEL
+                        for d, p in zip(diffs.values(), adjusted))
+            fails = all(d.sign() < 0 for d in diffs.values())
+            status = YES if holds else NO if fails else OPEN
+            task_status.append(status)
+            best_f = max(diffs, key=lambda f: diffs[f].point)
+            label = f"{task}: {_label(qualifying[best_f][0])} − {_label(gk)}"
+            parts.append(difference_text(label, diffs[best_f]))
+            per_other[g] = {"holds": status, "holm_p": dict(zip(diffs, adjusted)), **difference_numbers(label, diffs[best_f])}
+        status = NO if NO in task_status else YES if all(t == YES for t in task_status) else OPEN
         statuses.append(status)
-        parts.append(difference_text(label, diff))
-        tasks[task] = {"holds": status, **difference_numbers(label, diff)}
+        tasks[task] = {"holds": status, "against": per_other}
     if not statuses:
-        return _claim(1, NOT_TESTED, "no target task has ≥2 model families with and without intermediate training",
-                      {"tasks": {}})
-    return _claim(1, _universal(statuses), "; ".join(parts), {"tasks": tasks})
+        return _claim(1, NOT_TESTED, "no target task has BERT or RoBERTa and another family with intermediate "
+                                     "training", {"tasks": {}, "reading": CLAIM1_READING})
+    return _claim(1, _universal(statuses), "; ".join(parts), {"tasks": tasks, "reading": CLAIM1_READING})
 
 
 def _setting_scores(arms: _Arms, cells) -> dict[tuple, dict[str, Estimate]]:
-    """setting -> family -> its score with intermediate training: per target task the family's best model
+    """setting -> family -> its score with intermediate training: per target task the mean of the family's models
     (a model's score: the mean over its intermediate tasks), then the mean over the setting's tasks."""
     tasks_of: dict[tuple, set] = defaultdict(set)
     for c in cells:
@@ -270,14 +288,11 @@ def _setting_scores(arms: _Arms, cells) -> dict[tuple, dict[str, Estimate]]:
             by_model: dict[str, list[Estimate]] = defaultdict(list)
             for k in arms.keys(task, regime="with"):
                 by_model[k[1]].append(arms.score(*k))
-            best: dict[str, Estimate] = {}
+            of_family: dict[str, list[Estimate]] = defaultdict(list)
             for model, es in by_model.items():
-                e = mean_of(es)
-                f = arms.family[model]
-                if f not in best or e.point > best[f].point:
-                    best[f] = e
-            for f, e in best.items():
-                per_family[f].append(e)
+                of_family[arms.family[model]].append(mean_of(es))
+            for f, es in of_family.items():      # the family: the mean of its models (fixed, not the best)
+                per_family[f].append(mean_of(es))
         if len(per_family) >= 2:
             out[setting] = {f: mean_of(es) for f, es in per_family.items()}
     return out
@@ -397,45 +412,118 @@ def _claim5(arms: _Arms, cells):
     return _claim(5, _universal(statuses), "; ".join(parts), {"tasks": tasks, "point": point})
 
 
-def _main_finding(arms: _Arms):
-    """Per target task, the mean over (model, intermediate task) of the paired with − without difference of the
-    score: "without is better" where its interval lies below 0. The claim holds for most tasks: more than half."""
+def _main_finding(arms: _Arms, cells):
+    """Per target task, on its primary endpoint (the non-English average of a cross-lingual target, else the
+    average): the mean over (model, intermediate task) of the paired with − without difference, leaving out
+    English-only models on a cross-lingual target (results.json `model_languages`: their zero-shot scores are
+    not what the claim is about) and the control arm. Each task's verdict against its δ (different /
+    equivalent / underpowered / inconclusive). Across tasks, "without is better for most tasks" is a claim
+    about how many of N tasks: supported where Dror et al.'s (2017) partial conjunction count of tasks with
+    without better (one-sided p of with − without < 0) exceeds N/2; contradicted where the count of tasks
+    where without is not better (with better one-sided, or TOST-equivalent; Bonferroni over the two) reaches
+    N/2; inconclusive otherwise. Both counts control the family-wise error of "at least k of N" at 5 %."""
     per_task, parts = {}, []
+    p_without, p_not = [], []
     for task in arms.tasks():
-        diffs = []
+        key = primary_key(arms.languages[task])
+        cross = key != AVERAGE
+        diffs, left_out = [], set()
         for k in arms.keys(task, regime="with"):
+            if k[2] == "control":
+                continue
+            if cross and arms.pretrained_on.get(k[1]) == "english":
+                left_out.add(k[1])
+                continue
             base = (task, k[1], NONE)
             if base in arms.cells:
-                d = arms.paired_difference(k, base)
+                d = arms.paired_difference(k, base, key)
                 if d is not None:
                     diffs.append(d)
         if not diffs:
             continue
         d = mean_of(diffs)
-        s = d.sign()
-        per_task[task] = {"without_better": YES if s < 0 else NO if s > 0 else OPEN, "pairs": len(diffs),
-                          **difference_numbers("with − without", d)}
-        parts.append(difference_text(f"{task}: with − without (mean of {len(diffs)} pairs)", d))
+        delta = smallest_effect(cells, task)
+        verdict = d.verdict(delta)
+        s_ = d.sign()
+        one_less, one_more = _one_sided(d)
+        p_tost = _tost_p(d, delta)
+        p_without.append(one_less)
+        p_not.append(min(1.0, 2 * min(one_more, p_tost)))
+        per_task[task] = {"endpoint": key, "without_better": YES if s_ < 0 else NO if s_ > 0 else OPEN,
+                          "verdict": verdict, "pairs": len(diffs), "english_only_models_left_out": sorted(left_out),
+                          "p_without_better": one_less, "p_not_without_better": p_not[-1],
+                          **difference_numbers("with − without", d, delta)}
+        parts.append(difference_text(f"{task} {key.replace('_', '-')}: with − without (mean of {len(diffs)} pairs)", d)
+                     + f" {verdict}")
     if not per_task:
         return _claim(MAIN_FINDING, NOT_TESTED, "no target task has cells with and without intermediate training",
                       {"tasks": {}})
     n = len(per_task)
-    yes = sum(t["without_better"] == YES for t in per_task.values())
-    open_ = sum(t["without_better"] == OPEN for t in per_task.values())
-    verdict = SUPPORTED if yes > n / 2 else CONTRADICTED if yes + open_ <= n / 2 else INCONCLUSIVE
-    evidence = f"without better in {yes}, with better in {n - yes - open_}, open in {open_} of {n} tasks; " + \
-        "; ".join(parts)
-    return _claim(MAIN_FINDING, verdict, evidence, {"tasks": per_task, "without_better": yes, "open": open_,
-                                                    "tasks_tested": n})
+    yes = stats.partial_conjunction_count(p_without)
+    not_ = stats.partial_conjunction_count(p_not)
+    verdict = SUPPORTED if yes > n / 2 else CONTRADICTED if not_ >= n / 2 else INCONCLUSIVE
+    under = sum(t["verdict"] == stats.UNDERPOWERED for t in per_task.values())
+    evidence = (f"without better in at least {yes} of {n} tasks, not better in at least {not_} (partial conjunction "
+                f"counts, 5 % family-wise); {under} of {n} underpowered; " + "; ".join(parts))
+    return _claim(MAIN_FINDING, verdict, evidence, {"tasks": per_task, "without_better": yes,
+                                                    "not_without_better": not_, "underpowered": under,
+                                                    "tasks_tested": n, "count_method": "partial conjunction "
+                                                    "(Dror et al. 2017; Bonferroni partial conjunction p)"})
+
+
+def _one_sided(d: Estimate) -> tuple[float, float]:
+    """(p of "d < 0", p of "d > 0"): one-sided t tests of the estimate (1.0 without an interval)."""
+    if not d.has_ci:
+        return 1.0, 1.0
+    if d.se == 0:
+        return (0.0, 1.0) if d.point < 0 else (1.0, 0.0) if d.point > 0 else (1.0, 1.0)
+    t = d.point / d.se
+    return float(student_t.cdf(t, d.df)), float(student_t.sf(t, d.df))
+
+
+def _tost_p(d: Estimate, delta: float) -> float:
+    """TOST's p (Schuirmann 1987): the larger of the one-sided p's of d > −δ and d < δ."""
+    if not d.has_ci:
+        return 1.0
+    if d.se == 0:
+        return 0.0 if abs(d.point) < delta else 1.0
+    return float(max(student_t.sf((d.point + delta) / d.se, d.df), student_t.cdf((d.point - delta) / d.se, d.df)))
+
+
+ARCHITECTURE_CLAIMS = (1, 2, 3, 4, 5)
+
+
+def architecture_cells(cells) -> tuple[list, str]:
+    """The cells claims 1–5 (architecture) use, and the note saying which: the monolingual trio (English-only
+    BERT, RoBERTa and XLNet models: results.json `model_languages` "english") where the grid has all three
+    families so, else every cell, with the pretraining-language confound stated where families differ in it."""
+    english = {c.model.family for c in cells if getattr(c, "model_languages", None) == "english"}
+    if set(FAMILIES) <= english:
+        return ([c for c in cells if getattr(c, "model_languages", None) == "english"],
+                "on the English-only trio (same pretraining languages: the families differ in architecture)")
+    langs: dict[str, set] = defaultdict(set)
+    for c in cells:
+        langs[c.model.family].add(getattr(c, "model_languages", None) or "not recorded")
+    kinds = {f: "/".join(sorted(v)) for f, v in sorted(langs.items())}
+    if len(set(kinds.values())) > 1:
+        return cells, ("pretraining-language confound: the families differ in what they were pretrained on ("
+                       + ", ".join(f"{f} {k}" for f, k in kinds.items())
+                       + "), so on cross-lingual targets these compare pretraining languages, not only architectures")
+    return cells, f"all families pretrained {next(iter(kinds.values()), 'not recorded')}"
 
 
 def evaluate_claims(cells: list[CellResults], boot: Bootstrap) -> list[Claim]:
-    """The findings, in order (1–5, then the main finding), on the parsed results of one run."""
+    """The findings, in order (1–5, then the main finding), on the parsed results of one run. Claims 1–5 compare
+    families (each the mean of its models, fixed in advance); the main finding compares regimes."""
     used = finding_cells(cells)
-    arms = _Arms(used, boot)
-    scores = _setting_scores(arms, used)
-    return [_claim1(arms), _count_claim(2, "roberta", scores, False), _count_claim(3, "bert", scores, True),
-            _claim4(arms), _claim5(arms, used), _main_finding(arms)]
+    arch, note = architecture_cells(used)
+    arms = _Arms(arch, boot)
+    scores = _setting_scores(arms, arch)
+    found = [_claim1(arms), _count_claim(2, "roberta", scores, False), _count_claim(3, "bert", scores, True),
+             _claim4(arms), _claim5(arms, arch)]
+    found = [dataclasses.replace(c, evidence=f"{c.evidence} [{note}]", numbers={**c.numbers, "models": note})
+             for c in found]
+    return [*found, _main_finding(_Arms(used, boot), used)]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,16 +18,78 @@ def _nan(v) -> bool:
     return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
 
 
-def ci_text(mean, lo, hi, n=None, bold_if_resolved: bool = False) -> str:
+def ci_text(mean, lo, hi, n=None, bold_if_resolved: bool = False, few_seeds: bool = False) -> str:
     """mean [low, high] (n=k); the mean alone where there is no interval; — where there is no mean.
-    bold_if_resolved: a difference whose interval excludes 0 is printed in bold."""
+    bold_if_resolved: printed in bold where the interval excludes 0 (pass it only for a comparison that
+    survives its multiplicity correction); few_seeds: the interval is marked † (fewer than 5 seeds)."""
     if _nan(mean) or n == 0:
         return "—"
     count = f" (n={n})" if n is not None else ""
     if _nan(lo) or _nan(hi):
         return f"{fmt(mean)}{count}, no CI"
-    text = f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]{count}"
+    text = f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]{'†' if few_seeds else ''}{count}"
     return f"**{text}**" if bold_if_resolved and (lo > 0 or hi < 0) else text
+
+
+def detectable_section(rows: list[dict]) -> str:
+    """What the design can and cannot detect, per primary endpoint."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    out.write("## What this design can detect (primary endpoints)\n\n")
+    out.write(markdown(["task", "model", "arm − baseline", "endpoint", "seeds", "difference [95 % CI]",
+                        "seed / example share", "MDE (80 % power)", "δ", "verdict", "seeds for MDE ≤ δ",
+                        "seeds for 1 point", "seeds for 2 points", "examples for MDE ≤ δ"],
+                       [[r["target_task"] + _size(r["train_size"]), r["model"],
+                         f"{r['intermediate_task']} − {r['baseline']}", r["language"].replace("_", " "), r["diff_n"],
+                         ci_text(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"], None,
+                                 True, bool(r["diff_few_seeds"])),
+                         _shares(r), _num(r["diff_mde"]), fmt(r["diff_delta"]), r["diff_verdict"],
+                         _seeds(r, "diff_seeds_needed"), _seeds(r, "diff_seeds_needed_1pt"),
+                         _seeds(r, "diff_seeds_needed_2pt"), _examples(r)] for r in rows]))
+    out.write("\nMDE: the smallest true difference a two-sided 5 % test finds with 80 % probability at this many "
+              "seeds and examples. Seeds for MDE ≤ δ: the measured per-seed variance and example component held "
+              "fixed, at this evaluation size (`> 100000` where the example component alone keeps the MDE above it); examples: "
+              "the fewest per language below which no seed count reaches δ (— where not estimable). A verdict "
+              "**underpowered** says the design could not have seen δ; it is not evidence of no effect.\n\n")
+    return out.getvalue()
+
+
+def _num(v) -> str:
+    return "—" if _nan(v) else fmt(v)
+
+
+def _seeds(r, key) -> str:
+    v = r.get(key)
+    if _nan(v):
+        return "—" if r.get("diff_verdict") in (None, "no interval") or r.get("diff_n") == 1 else "> 100000"
+    return str(int(v))
+
+
+def _examples(r) -> str:
+    v = r.get("diff_examples_needed")
+    if _nan(v):
+        return "—"
+    have = r.get("ci_examples")
+    return f"{int(v):,}" + (f" (has {int(have):,})" if not _nan(have) else "")
+
+
+def _row_label(r) -> str:
+    name = r["language"].replace("_", " ")
+    role = r.get("role")
+    return f"{name} (primary)" if role == "primary" else f"{name} (secondary)" if role == "secondary" else name
+
+
+def _p_text(r) -> str:
+    p, holm = r.get("diff_p"), r.get("diff_p_holm")
+    if _nan(p):
+        return "—"
+    return f"{fmt(p)} ({fmt(holm)})" if not _nan(holm) else fmt(p)
+
+
+def _shares(r) -> str:
+    a, b = r.get("diff_seed_share"), r.get("diff_example_share")
+    return "—" if _nan(a) or _nan(b) else f"{a:.0%} / {b:.0%}"
 
 
 def _size(r) -> str:
@@ -50,18 +112,22 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
       f"{len({c.model.name for c in cells})} models, {len({c.target_task for c in cells})} target tasks, "
       f"seeds {', '.join(str(s) for s in sorted({c.seed for c in cells}))}. "
       "Scores are the target task's primary metric, mean over seeds with its 95 % interval [low, high] "
-      "(n = seeds); a difference is with − without intermediate training, paired by seed and by example, "
-      "**bold** where its interval excludes 0.\n\n")
+      "(n = seeds; † fewer than 5 seeds); a difference is an arm minus its baseline (with − without "
+      "intermediate training; with a control arm also intermediate − control and control − none), paired by "
+      "seed and by example. **Bold**: a target's primary endpoint whose interval excludes 0, or a language "
+      "whose Holm-adjusted p is below 0.05; nothing else is bold.\n\n")
 
     w("## Uncertainty\n\n")
-    w(f"Every interval is a {bootstrap['method']} at {bootstrap['level']:.0%}: {bootstrap['resamples']} "
-      f"resamples, RNG seed {bootstrap['seed']}. A resample draws each (target task, language)'s evaluation "
-      "examples with replacement — the same draw for every cell of the task, since every seed and arm scores "
-      "the same example ids — and, where an arm has several seeds, its seeds with replacement; each language's "
-      "score is recomputed from the drawn examples' rows (`predictions.json`). Every number is defined in "
-      "the repository's docs/report.md.\n\n")
+    w(f"Every interval is a {bootstrap['method']} at {bootstrap['level']:.0%}: the seed is the unit of "
+      "inference (a paired difference's interval is the t interval of its per-seed differences, t with "
+      "Satterthwaite's degrees of freedom), and the paired example bootstrap "
+      f"({bootstrap['resamples']} resamples, RNG seed {bootstrap['seed']}: each (target task, language)'s "
+      "evaluation examples drawn with replacement, the same draw for every cell of the task) adds only the "
+      "part of the variance the seeds share because they score the same examples. Seeds are never resampled. "
+      "With 2 seeds there is no interval; with 1 seed the interval is over examples only. Every number is "
+      "defined in the repository's docs/report.md.\n\n")
     w(markdown(["task", "resampled over", "paired examples per language", "ids not in every cell"],
-               [[t, "examples (and seeds)" if s["mode"] == "examples" else f"seeds only: {s.get('why', '')}",
+               [[t, "seeds and examples" if s["mode"] == "examples" else f"seeds only: {s.get('why', '')}",
                  _range(s["paired_examples"]), sum(s["unpaired_examples"].values())]
                 for t, s in bootstrap["tasks"].items()]))
     w("\n")
@@ -77,13 +143,23 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
         rows = [r for r in tables["per_language"] if r["target_task"] == task and r["train_size"] == size]
         w(f"### {task} ({rows[0]['metric']}){_size(size)}\n\n")
         sources = sorted({r["published_source"] for r in rows if r.get("published_source")})
-        w(markdown(["model", "intermediate", "language", "without", "with", "difference", "published (context)"],
+        w(markdown(["model", "arm", "baseline", "row", "baseline score", "arm score", "difference [95 % CI]",
+                    "p (Holm)", "MDE", "seed / example share", "verdict", "published (context)"],
                    [[r["model"], r["intermediate_task"] + (" ⚠" if r.get("same_data_as_target") else ""),
-                     r["language"].replace("_", " "),
+                     r.get("baseline", "none"), _row_label(r),
                      ci_text(r["without_mean"], r["without_ci_low"], r["without_ci_high"], r["without_n"]),
                      ci_text(r["with_mean"], r["with_ci_low"], r["with_ci_high"], r["with_n"]),
-                     ci_text(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"], r["diff_n"], True),
-                     published_text(r)] for r in rows]))
+                     ci_text(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"], r["diff_n"], r.get("diff_bold", False),
+                             bool(r.get("diff_few_seeds"))),
+                     _p_text(r), fmt(r.get("diff_mde")) if not _nan(r.get("diff_mde")) else "—", _shares(r),
+                     r.get("diff_verdict") or "—", published_text(r)] for r in rows]))
+        primary = "the non-English average" if any(r["language"] == "non_english" for r in rows) else "the average"
+        w(f"\nRows: the **primary** endpoint ({primary}) is "
+          "the one this target's verdict rests on; the other averages are secondary (never bold); the "
+          "languages are **exploratory**: p Holm-adjusted within each (model, arm, baseline)'s languages, bold "
+          "only where that adjusted p < 0.05. Verdict against δ = "
+          f"{fmt(rows[0].get('diff_delta'))}: different / equivalent (TOST: 90 % interval inside ±δ) / "
+          "underpowered (MDE > δ) / inconclusive.\n")
         if any(r["language"] == NON_ENGLISH_EXCL for r in rows):
             w(f"\n`non english excl ja zh`: the zero-shot average without {', '.join(TOKENISATION_CAVEAT)}, whose "
               "tagging scores are limited by tokenisation (README); both averages are shown, neither is "
@@ -100,6 +176,7 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
                 w(f"\n![{task} {what}](plots/{stem}_{task}{suffix}.png)\n")
         w("\n")
 
+    w(detectable_section(tables.get("detectable", [])))
     w("## Transfer gap (English − mean of the other languages)\n\n")
     w(markdown(["task", "model", "intermediate", *(["train size"] if len(sizes) > 1 else []), "gap without",
                 "gap with", "difference"],
@@ -107,17 +184,22 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
                  ci_text(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high"),
                          r["gap_without_n"]),
                  ci_text(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high"), r["gap_with_n"]),
-                 ci_text(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"), r["gap_diff_n"],
-                         True)] for r in tables["transfer_gap"]]))
+                 ci_text(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"), r["gap_diff_n"])] for r in tables["transfer_gap"]]))
     if "transfer_gap.png" in plots:
         w("\n![transfer gap](plots/transfer_gap.png)\n")
 
     w("\n## Findings of the seed study\n\n")
     w("Each verdict is decided by the 95 % intervals shown: a difference counts only where its interval "
       "excludes 0, so a finding is **inconclusive** whenever a deciding interval contains 0 or does not exist. "
-      "Scores: the `average` over the languages an experiment's cells share, mean over seeds; a family is its "
-      "best model; findings use each task's largest training size and no same-data pairing. "
-      "Full numbers: `claims.json`.\n\n")
+      "Claims 1–5 compare families on the `average` over the languages an experiment's cells share, mean over "
+      "seeds; a family is the mean of its models (fixed in advance, never the best by point estimate); they "
+      "run on the English-only trio (BERT, RoBERTa, XLNet base) where the grid has it, else the evidence states "
+      "the pretraining-language confound. Claim 1 is read as a family ranking within the intermediate-trained "
+      "regime (not claim 11's negation). Claim 11 is decided per target on its primary endpoint (the "
+      "non-English average of a cross-lingual target; English-only models left out there), with its verdict "
+      "against δ, and counted across targets with Dror et al.'s (2017) partial conjunction procedure (5 % "
+      "family-wise for \"at least k of N tasks\"). Findings use each task's largest training size and no "
+      "same-data pairing. Full numbers: `claims.json`.\n\n")
     w(markdown(["#", "claim", "verdict", "deciding differences [95 % CI]"],
                [[str(c.id), c.text, f"**{c.verdict}**", c.evidence] for c in findings]))
 
@@ -180,7 +262,7 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
                     "with − without [95 % CI]"],
                    [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["train_examples"],
                      r["score"].replace("_", " "), ci_text(r["mean"], r["ci_low"], r["ci_high"], r["n"]),
-                     ci_text(r.get("diff_mean"), r.get("diff_ci_low"), r.get("diff_ci_high"), None, True)]
+                     ci_text(r.get("diff_mean"), r.get("diff_ci_low"), r.get("diff_ci_high"))]
                     for r in se]))
         w("\n" + "".join(f"![sample efficiency](plots/{p})\n" for p in plots if p.startswith("sample_efficiency_")))
 

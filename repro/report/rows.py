@@ -387,3 +387,15 @@ def _json_value(v):
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def detectable_rows(per_language: list[dict]) -> list[dict]:
+    """What the design can detect, per primary endpoint (target, model, train size, contrast): the difference
+    with its interval and verdict, the variance split, the MDE at 80 % power, and the seeds (at this
+    evaluation size) and the examples per language that MDE ≤ δ needs, and the seeds a 1- and a 2-point
+    effect need."""
+    keys = ("target_task", "model", "train_size", "intermediate_task", "baseline", "contrast", "language",
+            "metric", "diff_mean", "diff_ci_low", "diff_ci_high", "diff_n", "diff_few_seeds", "diff_df",
+            "diff_seed_share", "diff_example_share", "diff_mde", "diff_delta", "diff_verdict", "diff_seeds_needed",
+            "diff_seeds_needed_1pt", "diff_seeds_needed_2pt", "diff_examples_needed", "ci_examples")
+    return [{k: r.get(k) for k in keys} for r in per_language if r.get("role") == PRIMARY]

@@ -314,10 +314,10 @@ class Estimate:
 
     def examples_needed(self, delta: float, power: float = POWER, level: float = LEVEL) -> int | None:
         """The fewest paired examples per language below which no number of seeds brings the MDE to delta: the
-        example component scales as 1/n, so n · V_example · (z_{1−α/2} + z_power)² / delta². None where there is
-        no example component (no per-example predictions, or one seed)."""
+        example component scales as 1/n, so n · V_example · (z_{1−α/2} + z_power)² / delta². None where no
+        example component was measured (no per-example predictions, one seed, or an estimate of 0)."""
         v = self._variance()
-        if v is None or self.seeds < 2 or not v[3] or not any(g.reps is not None for g in self.groups.values()):
+        if v is None or self.seeds < 2 or not v[3] or v[1] <= 0:
             return None
         z = float(student_norm.ppf(1 - (1 - level) / 2) + student_norm.ppf(power))
         return int(math.ceil(v[3] * v[1] * z ** 2 / delta ** 2))

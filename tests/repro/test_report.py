@@ -128,6 +128,37 @@ def test_every_per_language_number_is_recomputed_from_the_results(built):
         assert (r["diff_ci_excludes_0"] == "True") == (float(r["diff_ci_low"]) > 0 or float(r["diff_ci_high"]) < 0)
 
 
+def test_verdicts_multiplicity_and_what_the_design_can_detect(built):
+    """Every comparison carries a verdict of the four kinds; languages are Holm-adjusted within their family and
+    bold only where the adjusted p survives; each primary endpoint has its MDE and seeds needed."""
+    _, _, out = built
+    rows = _rows(out / "tables" / "per_language.csv")
+    md = (out / "report.md").read_text()
+    assert {r["diff_verdict"] for r in rows} <= set(stats.VERDICTS)
+    families = {}
+    for r in rows:
+        if r["role"] == "exploratory":
+            families.setdefault((r["target_task"], r["model"], r["contrast"]), []).append(r)
+    for fam in families.values():
+        adjusted = stats.holm([float(r["diff_p"]) for r in fam])
+        for r, p in zip(fam, adjusted):
+            assert float(r["diff_p_holm"]) == pytest.approx(p)
+            assert (r["diff_bold"] == "True") == (p < 0.05)
+    for r in rows:
+        if r["role"] == "secondary":
+            assert r["diff_bold"] == "False"
+        cell = f"{float(r['diff_mean']):.4g} [" if r["diff_mean"] else None
+        if r["diff_bold"] == "True":
+            assert f"**{cell}" in md
+    primary = [r for r in rows if r["role"] == "primary"]
+    assert {r["language"] for r in primary} == {"non_english"} and len(primary) == 6
+    detectable = _rows(out / "tables" / "detectable.csv")
+    assert len(detectable) == len(primary) and "## What this design can detect" in md
+    for r in detectable:
+        assert float(r["diff_mde"]) > 0 and r["diff_few_seeds"] == "True" and r["diff_delta"] == "1.0"
+        assert r["diff_seeds_needed_1pt"] == "" or int(r["diff_seeds_needed_1pt"]) >= 3
+
+
 def test_old_results_without_predictions_still_report(old):
     _, cells, out = old
     md = (out / "report.md").read_text()
