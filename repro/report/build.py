@@ -192,14 +192,18 @@ def latex_tables(tables, findings, deviations) -> dict[str, str]:
         "rp{0.18\\linewidth}p{0.17\\linewidth}p{0.4\\linewidth}l")
     if tables["steps_to_target_summary"]:
         out["steps_to_target"] = latex.table(
-            ["task", "model", "intermediate", "train size", "twin best dev", "twin steps", "reached", "steps",
-             "total FLOPs ratio"],
-            [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["twin_best_dev"],
-              r["twin_steps"], f"{r['reached']}/{r['with_curve']}", r["steps"], r["total_flops_ratio"]]
+            ["task", "model", "intermediate", "train size", "AUC with − twin", "goal dev", "reached", "steps with − twin",
+             "FLOPs ratio (amortized)", "(marginal)"],
+            [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
+              ci(r.get("auc_diff_mean"), r.get("auc_diff_ci_low"), r.get("auc_diff_ci_high")), r.get("goal_dev"),
+              f"{r['reached']}/{r['with_curve']}",
+              ci(r.get("steps_diff_mean"), r.get("steps_diff_ci_low"), r.get("steps_diff_ci_high")),
+              r.get("total_flops_ratio"), r.get("total_flops_ratio_marginal")]
              for r in tables["steps_to_target_summary"]],
-            "Target steps to reach the no-intermediate twin's best English dev score (mean over the seeds that "
-            "reached it; FLOPs ratio: total with the intermediate share over the twin's).", "tab:steps",
-            "llllrrrrr")
+            "Area under the English dev curve (mean dev over the target phase) and target steps to 95% of the "
+            "no-intermediate twin's final smoothed dev score, with minus twin, paired by seed (never-reached counted "
+            "at the last step); FLOPs to the goal over the twin's, intermediate cost amortized and marginal.",
+            "tab:steps", "llllrrrrrr")
     if tables["cost_effect"]:
         out["cost_effect"] = latex.table(
             ["task", "model", "intermediate", "train size", "Δ non-English", "cost ratio", "Δ per extra PFLOP"],

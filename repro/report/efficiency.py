@@ -1,10 +1,13 @@
 """Efficiency where the two arms can differ: the target's English dev learning curve against steps and FLOPs,
-the steps and FLOPs an intermediate-trained cell needs to reach its no-intermediate twin's best dev score,
-each cell's total training cost with the shared intermediate phase divided among the targets reusing it, the
-change in the zero-shot average per unit of that cost, and the score against the target's training size.
+its area (AUC) and the steps to 95 % of the no-intermediate twin's final smoothed dev score, paired by seed
+with t intervals over every seed (never-reached censored at the last step, not dropped), each cell's total
+training cost with the intermediate phase amortized over the targets reusing it and marginal (one target
+pays all of it), the change in the zero-shot average per unit of that cost, and the score against the
+target's training size.
 
 And where they cannot: parameters and inference latency are the same network with and without intermediate
-training, so `identical_by_construction_rows` only checks that the measurements agree within their noise.
+training, so `identical_by_construction_rows` checks that parameters are equal and that latency is
+equivalent within ±3 % (TOST), not merely "not shown to differ".
 Input: the cells' results (repro.results) and the run's Bootstrap (repro.report.stats); output: rows.
 """
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
+import numpy as np
 from scipy.stats import t as student_t
 
 from repro.report.rows import NON_ENGLISH, arm_groups, size_label, statistic, with_minus_without
-from repro.report.stats import Bootstrap, mean_std
+from repro.report.stats import SMALLEST_EFFECT, TOST_LEVEL, Bootstrap, Estimate, SeedGroup, mean_std
 from repro.results import NONE
 
 PFLOP = 1e15
@@ -60,7 +64,11 @@ def cost_rows(cells) -> list[dict]:
     return rows
 
 
-# ---- learning curves and steps to the twin's best --------------------------------------------------------
+# ---- learning curves, their area, and steps to a fraction of the twin's final score -----------------------
+FRACTION = 0.95          # the goal: this fraction of the twin's final smoothed English dev score
+SMOOTH = 3               # the twin's final score: the mean of its last SMOOTH dev evaluations
+
+
 def curve_rows(cells) -> list[dict]:
     """Every English dev evaluation of every target phase, with the cumulative cost at that point (total
     FLOPs include the cell's share of its intermediate run)."""
@@ -81,9 +89,29 @@ def first_reaching(curve, target: float):
     return next((p for p in curve if p.dev >= target), None)
 
 
+def curve_auc(curve) -> float:
+    """The area under the English dev curve over its steps, divided by their span: the mean dev score over the
+    target phase (trapezoids; a one-point curve is its value)."""
+    if len(curve) == 1:
+        return float(curve[0].dev)
+    area = sum((b.step - a.step) * (a.dev + b.dev) / 2 for a, b in zip(curve, curve[1:]))
+    return area / (curve[-1].step - curve[0].step)
+
+
+def final_smoothed(curve) -> float:
+    return sum(p.dev for p in curve[-SMOOTH:]) / len(curve[-SMOOTH:])
+
+
+def _steps_to(curve, goal: float) -> tuple[int, bool, object]:
+    """(steps, censored, point): the first step reaching goal, or the last step and censored=True."""
+    hit = first_reaching(curve, goal)
+    return (hit.step, False, hit) if hit is not None else (curve[-1].step, True, curve[-1])
+
+
 def steps_to_target_rows(cells) -> list[dict]:
     """For each cell with intermediate training and its twin without (same model, target, train size, seed):
-    the twin's best English dev score, and the target steps / FLOPs each needed to reach it ("never")."""
+    the goal (FRACTION of the twin's final smoothed English dev score), the target steps and FLOPs each arm
+    needed to reach it (never: censored at the phase's last step), and each arm's learning-curve AUC."""
     shares = intermediate_shares(cells)
     twins = {(c.model.name, c.target_task, c.train_size, c.seed): c for c in cells if not c.intermediate_task}
     rows = []
@@ -98,48 +126,74 @@ def steps_to_target_rows(cells) -> list[dict]:
         if not curve or not twin_curve:
             rows.append({**row, "reached": NO_CURVE})
             continue
-        goal = max(p.dev for p in twin_curve)
-        own = first_reaching(twin_curve, goal)
-        hit = first_reaching(curve, goal)
-        row.update({"twin_best_dev": goal, "twin_steps": own.step, "twin_flops": own.flops,
-                    "best_dev": max(p.dev for p in curve)})
-        if hit is None:
-            row.update({"reached": NEVER, "steps": None, "target_flops": None, "total_flops": None,
-                        "step_ratio": None, "total_flops_ratio": None})
-        else:
-            total = hit.flops + amortised_intermediate_flops(c, shares)
-            row.update({"reached": "yes", "steps": hit.step, "target_flops": hit.flops, "total_flops": total,
-                        "step_ratio": hit.step / own.step if own.step else None,
-                        "total_flops_ratio": total / own.flops if own.flops else None})
+        goal = FRACTION * final_smoothed(twin_curve)
+        twin_steps, twin_censored, own = _steps_to(twin_curve, goal)
+        steps, censored, hit = _steps_to(curve, goal)
+        inter_flops = c.training.intermediate.flops if c.training.intermediate else 0.0
+        amortised = hit.flops + amortised_intermediate_flops(c, shares)
+        row.update({"twin_final_dev": final_smoothed(twin_curve), "goal_dev": goal, "twin_steps": twin_steps,
+                    "twin_censored": twin_censored, "twin_flops": own.flops, "best_dev": max(p.dev for p in curve),
+                    "reached": NEVER if censored else "yes", "steps": steps, "censored": censored,
+                    "steps_diff": steps - twin_steps, "target_flops": hit.flops,
+                    "total_flops": amortised, "total_flops_marginal": hit.flops + inter_flops,
+                    "total_flops_ratio": amortised / own.flops if own.flops else None,
+                    "total_flops_ratio_marginal": (hit.flops + inter_flops) / own.flops if own.flops else None,
+                    "auc": curve_auc(curve), "twin_auc": curve_auc(twin_curve),
+                    "auc_diff": curve_auc(curve) - curve_auc(twin_curve)})
         rows.append(row)
     return rows
 
 
-def steps_to_target_summary(rows) -> list[dict]:
-    """steps_to_target_rows per (target, model, train size, intermediate task): in how many seeds the twin's
-    best was reached, the mean steps and total-FLOPs ratio over the seeds that reached it."""
+def _seed_estimate(rs: list[dict], key: str, name: tuple) -> Estimate:
+    values = np.array([float(r[key]) for r in rs])
+    seeds = tuple(r["seed"] for r in rs)
+    return Estimate(float(values.mean()), {name: SeedGroup(seeds, values, None)})
+
+
+def steps_to_target_summary(rows, delta: float = SMALLEST_EFFECT) -> list[dict]:
+    """steps_to_target_rows per (target, model, train size, intermediate task), over every seed with a curve:
+    the paired difference of the learning-curve AUC (points; t interval over seeds, verdict against δ) and of
+    the steps to the goal (never-reached counted at the phase's last step: censored, so the difference is a
+    bound where any is), with how many seeds each arm reached the goal."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["target_task"], r["model"], r["train_size"], r["intermediate_task"])].append(r)
     out = []
     for (task, model, size, inter), rs in groups.items():
-        hit = [r for r in rs if r["reached"] == "yes"]
         curves = [r for r in rs if r["reached"] != NO_CURVE]
-        out.append({"target_task": task, "model": model, "train_size": size, "intermediate_task": inter,
-                    "same_data_as_target": rs[0]["same_data_as_target"], "seeds": len(rs),
-                    "with_curve": len(curves), "reached": len(hit),
-                    "twin_best_dev": mean_std([r["twin_best_dev"] for r in curves])[0] if curves else None,
-                    "twin_steps": mean_std([r["twin_steps"] for r in curves])[0] if curves else None,
-                    "steps": mean_std([r["steps"] for r in hit])[0] if hit else None,
-                    "total_flops_ratio": mean_std([r["total_flops_ratio"] for r in hit])[0] if hit else None})
+        row = {"target_task": task, "model": model, "train_size": size, "intermediate_task": inter,
+               "same_data_as_target": rs[0]["same_data_as_target"], "seeds": len(rs), "with_curve": len(curves),
+               "reached": sum(r["reached"] == "yes" for r in curves),
+               "twin_reached": sum(not r["twin_censored"] for r in curves)}
+        if curves:
+            auc = _seed_estimate(curves, "auc_diff", (task, model, size, inter, "auc"))
+            steps = _seed_estimate(curves, "steps_diff", (task, model, size, inter, "steps"))
+            row.update({"goal_dev": mean_std([r["goal_dev"] for r in curves])[0],
+                        "twin_final_dev": mean_std([r["twin_final_dev"] for r in curves])[0],
+                        "steps": mean_std([r["steps"] for r in curves])[0],
+                        "twin_steps": mean_std([r["twin_steps"] for r in curves])[0],
+                        "censored": sum(r["censored"] for r in curves) + sum(r["twin_censored"] for r in curves),
+                        "total_flops_ratio": mean_std([r["total_flops_ratio"] for r in curves
+                                                       if r["total_flops_ratio"] is not None])[0],
+                        "total_flops_ratio_marginal": mean_std([r["total_flops_ratio_marginal"] for r in curves
+                                                                if r["total_flops_ratio_marginal"] is not None])[0]})
+            for prefix, e in (("auc_diff", auc), ("steps_diff", steps)):
+                lo, hi = e.ci()
+                row.update({f"{prefix}_mean": e.point, f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi,
+                            f"{prefix}_no_ci": e.no_ci or None})
+            row["auc_verdict"] = auc.verdict(delta)
+        out.append(row)
     return out
 
 
 # ---- the zero-shot gain per unit of cost ----------------------------------------------------------------
 def cost_effect_rows(cells, boot: Bootstrap) -> list[dict]:
     """Per (target, model, train size, intermediate task): the change in the non-English average (paired,
-    with its interval), the mean total training FLOPs of each arm, and the change per extra PFLOP."""
+    with its interval), the mean total training FLOPs of each arm — amortized (the intermediate run divided
+    among the cells of this folder reusing it, `intermediate_shared_by`) and marginal (one target pays the
+    whole intermediate run) — and the change per extra (amortized) PFLOP."""
     totals = {r["cell_id"]: r["total_flops"] for r in cost_rows(cells)}
+    shares = intermediate_shares(cells)
     rows = []
     for (task, model, size), by_inter in arm_groups(cells).items():
         without = by_inter.get(NONE, [])
@@ -155,14 +209,19 @@ def cost_effect_rows(cells, boot: Bootstrap) -> list[dict]:
                 continue
             cost_w = mean_std([totals[c.cell_id] for c in with_])[0]
             cost_wo = mean_std([totals[c.cell_id] for c in without])[0]
+            marginal = mean_std([c.training.target.flops + (c.training.intermediate.flops
+                                                            if c.training.intermediate else 0.0) for c in with_])[0]
             extra = cost_w - cost_wo
             lo, hi = diff.ci()
             per = (lambda v: v / (extra / PFLOP)) if extra > 0 else (lambda v: math.nan)
+            shared = shares[(model, with_[0].intermediate_task, with_[0].seed)] if with_[0].intermediate_task else 0
             rows.append({"target_task": task, "model": model, "train_size": size_label(size),
                          "intermediate_task": inter, "same_data_as_target": with_[0].same_data_as_target,
                          "delta_non_english": diff.point, "delta_ci_low": lo, "delta_ci_high": hi,
                          "ci_method": diff.method, "total_flops_with": cost_w, "total_flops_without": cost_wo,
                          "extra_flops": extra, "cost_ratio": cost_w / cost_wo if cost_wo else math.nan,
+                         "intermediate_shared_by": shared, "total_flops_with_marginal": marginal,
+                         "cost_ratio_marginal": marginal / cost_wo if cost_wo else math.nan,
                          "delta_per_pflop": per(diff.point), "delta_per_pflop_ci_low": per(lo),
                          "delta_per_pflop_ci_high": per(hi)})
     return rows
@@ -205,11 +264,15 @@ def sample_efficiency_rows(cells, boot: Bootstrap) -> list[dict]:
 
 
 # ---- parameters and latency: identical by construction ---------------------------------------------------
+LATENCY_TOLERANCE = 0.03    # latency "equal": the 90 % interval of with − without inside ±3 % of without's mean
+
+
 def identical_by_construction_rows(cells) -> list[dict]:
     """Per (target, model, inference shape): parameter counts of every cell equal, and the latency medians of
-    the two arms within noise: |mean with − mean without| ≤ t · s · sqrt(1/n_with + 1/n_without), s the pooled
-    spread of the two arms' measurements and t the 97.5 % Student-t quantile (the two-sample 95 % interval of
-    the difference contains 0; needs two measurements per arm, else "not measured")."""
+    the two arms equivalent within ±LATENCY_TOLERANCE of the without arm's mean — TOST (Schuirmann 1987): the
+    90 % two-sample t interval of mean with − mean without (pooled spread, n_with + n_without − 2 df) inside
+    the margin. "no" where it is not inside (equality not shown, which is not a difference either); needs
+    two measurements per arm, else "not measured"."""
     groups: dict[tuple, list] = defaultdict(list)
     for c in cells:
         inf = c.inference
@@ -225,12 +288,16 @@ def identical_by_construction_rows(cells) -> list[dict]:
                "params_equal": len(params) == 1}
         (mw, sw, nw), (mo, so, no) = mean_std(arms["with"]), mean_std(arms["without"])
         row.update({"latency_with_ms": mw, "latency_without_ms": mo, "latency_diff_ms": mw - mo,
-                    "latency_n_with": nw, "latency_n_without": no})
+                    "latency_n_with": nw, "latency_n_without": no, "latency_tolerance": LATENCY_TOLERANCE})
         if nw >= 2 and no >= 2:
             pooled = math.sqrt(((nw - 1) * sw ** 2 + (no - 1) * so ** 2) / (nw + no - 2))
-            bound = float(student_t.ppf(0.975, nw + no - 2)) * pooled * math.sqrt(1 / nw + 1 / no)
-            row.update({"latency_noise_bound_ms": bound, "latency_within_noise": abs(mw - mo) <= bound})
+            half = float(student_t.ppf(TOST_LEVEL, nw + no - 2)) * pooled * math.sqrt(1 / nw + 1 / no)
+            margin = LATENCY_TOLERANCE * abs(mo)
+            lo, hi = mw - mo - half, mw - mo + half
+            row.update({"latency_ci90_low_ms": lo, "latency_ci90_high_ms": hi, "latency_margin_ms": margin,
+                        "latency_equivalent": "yes" if -margin < lo and hi < margin else "no"})
         else:
-            row.update({"latency_noise_bound_ms": None, "latency_within_noise": "not measured"})
+            row.update({"latency_ci90_low_ms": None, "latency_ci90_high_ms": None, "latency_margin_ms": None,
+                        "latency_equivalent": "not measured"})
         rows.append(row)
     return rows

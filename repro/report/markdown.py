@@ -220,26 +220,42 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
         if p.startswith("curves_"):
             w(f"![learning curves](plots/{p})\n")
     stt = tables["steps_to_target_summary"]
-    w("\n### Steps and FLOPs to the no-intermediate twin's best English dev score\n\n")
+    w("\n### Learning-curve area and steps to 95 % of the no-intermediate twin's final English dev score\n\n")
     if stt:
-        w(markdown(["task", "model", "intermediate", "train size", "twin's best dev", "twin: steps",
-                    "reached (seeds)", "steps", "total FLOPs / twin's"],
-                   [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"], r["twin_best_dev"],
-                     r["twin_steps"], _reached(r), r["steps"], r["total_flops_ratio"]] for r in stt]))
-        w("\nMeans over the seeds (steps and the ratio: over those that reached it; per seed: "
-          "`tables/steps_to_target.csv`). Total FLOPs include the cell's share of its intermediate run.\n")
+        w(markdown(["task", "model", "intermediate", "train size", "AUC with − twin [95 % CI]", "AUC verdict",
+                    "goal dev", "reached (seeds)", "twin reached", "steps with − twin [95 % CI]",
+                    "total FLOPs / twin's: amortized", "marginal"],
+                   [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
+                     ci_text(r.get("auc_diff_mean"), r.get("auc_diff_ci_low"), r.get("auc_diff_ci_high"),
+                             r["with_curve"], True),
+                     r.get("auc_verdict", "—"), r.get("goal_dev"), _reached(r),
+                     f"{r['twin_reached']} of {r['with_curve']}" if r["with_curve"] else "—",
+                     ci_text(r.get("steps_diff_mean"), r.get("steps_diff_ci_low"), r.get("steps_diff_ci_high"),
+                             r["with_curve"]) + (" (censored: a bound)" if r.get("censored") else ""),
+                     r.get("total_flops_ratio"), r.get("total_flops_ratio_marginal")] for r in stt]))
+        w("\nAUC: the area under the English dev curve over the target's steps divided by their span (its mean "
+          "dev score), paired by seed, with − twin (t interval over seeds; verdict against δ). Goal: 95 % of "
+          "the twin's final smoothed dev score (the mean of its last 3 evaluations); steps to it over every "
+          "seed, an arm that never reaches it counted at its last step (censored: the difference is then a "
+          "bound). FLOPs to the goal over the twin's: amortized (the intermediate run divided among this "
+          "folder's targets) and marginal (one target pays all of it). Per seed: `tables/steps_to_target.csv`.\n")
     else:
         w("No cell has a no-intermediate twin (same model, target, train size and seed).\n")
     w("\n### Total training cost and the zero-shot change per unit of it\n\n")
     ce = tables["cost_effect"]
     if ce:
         w(markdown(["task", "model", "intermediate", "train size", "Δ non-English average [95 % CI]",
-                    "total FLOPs with", "total FLOPs without", "cost ratio", "Δ per extra PFLOP [95 % CI]"],
+                    "total FLOPs with (amortized)", "total FLOPs without", "cost ratio: amortized (targets sharing)",
+                    "marginal (one target)", "Δ per extra PFLOP [95 % CI]"],
                    [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
                      ci_text(r["delta_non_english"], r["delta_ci_low"], r["delta_ci_high"], None, True),
-                     r["total_flops_with"], r["total_flops_without"], r["cost_ratio"],
+                     r["total_flops_with"], r["total_flops_without"],
+                     f"{fmt(r['cost_ratio'])} ({r.get('intermediate_shared_by', '—')})", r.get("cost_ratio_marginal"),
                      ci_text(r["delta_per_pflop"], r["delta_per_pflop_ci_low"], r["delta_per_pflop_ci_high"])]
                     for r in ce]))
+        w("\nAmortized: the intermediate run's FLOPs divided among the targets of this folder that reuse it, so "
+          "it falls as a folder holds more targets; marginal: what one target pays when it alone uses the "
+          "intermediate run.\n")
     else:
         w("No cross-lingual target has both arms.\n")
     w("\n### Training compute per phase\n\n")
@@ -269,18 +285,21 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
     w("\n## Parameters and inference latency: identical by construction\n\n")
     w("Intermediate training changes weights, not the network: with and without it a cell has the same "
       "parameters and runs the same computation, so neither is a result for either arm. Stated once per model "
-      "and target head; the check below only confirms that the measurements agree (parameters exactly, "
-      "latency within 2 standard errors of the pooled spread of the measurements).\n\n")
+      "and target head; the check below confirms that the measurements agree: parameters exactly, latency "
+      "as an equivalence test (TOST: the 90 % interval of with − without inside ±3 % of the without mean; "
+      "\"no\" means equality is not shown, not that the arms differ).\n\n")
     w(markdown(["task", "model", "total", "embedding", "non-embedding", "trainable", "batch", "seq", "dtype", "device"],
                [[r["target_task"], r["model"], r["params_total"], r["params_embedding"], r["params_non_embedding"],
                  r["params_trainable"], r["batch_size"], r["seq_len"], r["dtype"], r["device"]]
                 for r in tables["efficiency"]]))
     w("\n")
     w(markdown(["task", "model", "cells", "parameters equal", "latency with ms", "latency without ms", "difference ms",
-                "noise bound ms", "within noise"],
+                "90 % CI ms", "±3 % margin ms", "equivalent"],
                [[r["target_task"], r["model"], r["cells"], r["params_equal"], r["latency_with_ms"],
-                 r["latency_without_ms"], r["latency_diff_ms"], r["latency_noise_bound_ms"],
-                 r["latency_within_noise"]] for r in tables["identical_by_construction"]]))
+                 r["latency_without_ms"], r["latency_diff_ms"],
+                 "—" if r["latency_ci90_low_ms"] is None else f"[{fmt(r['latency_ci90_low_ms'])}, "
+                 f"{fmt(r['latency_ci90_high_ms'])}]", r["latency_margin_ms"], r["latency_equivalent"]]
+                for r in tables["identical_by_construction"]]))
 
     if bench_path is not None:
         w(f"\n### Benchmarks (`{bench_path}`)\n\n")

@@ -97,7 +97,7 @@ def test_report_files_tables_and_figures(built):
     assert len(_rows(out / "claims.csv")) == 6
     assert set(json.loads((out / "configs.json").read_text())) == {c["cell_id"] for c in cells}
     for section in ("## Uncertainty", "## Findings of the seed study", "## Deviations from the seed study's setup",
-                    "## Efficiency that can differ", "### Steps and FLOPs to the no-intermediate twin's best",
+                    "## Efficiency that can differ", "### Learning-curve area and steps to 95 % of the",
                     "## Parameters and inference latency: identical by construction", "## Checkpoint selection"):
         assert section in md, section
     assert "oracle" in md and "**not computed**" in md
@@ -234,14 +234,19 @@ def test_steps_to_target_on_hand_made_logs(tmp_path):
     out = report.build_report(tmp_path, resamples=RESAMPLES)
     rows = {r["target_task"]: r for r in _rows(out / "tables" / "steps_to_target.csv")}
     nli = rows["synth_nli"]
-    assert float(nli["twin_best_dev"]) == 70 and nli["twin_steps"] == "30" and nli["reached"] == "yes"
-    assert nli["steps"] == "30"        # 69.9 at step 20 is not 70
-    assert float(nli["target_flops"]) == 3e10
-    assert float(nli["total_flops"]) == pytest.approx(3e10 + 8e10 / 2)   # the intermediate run serves 2 targets
-    assert float(nli["total_flops_ratio"]) == pytest.approx((3e10 + 4e10) / 3e10)
-    assert rows["synth_sentiment"]["reached"] == "never" and rows["synth_sentiment"]["steps"] == ""
+    # The twin's final smoothed score: mean(60, 70, 68) = 66; the goal 95 % of it, 62.7: the twin at step 30.
+    assert float(nli["twin_final_dev"]) == pytest.approx(66) and float(nli["goal_dev"]) == pytest.approx(62.7)
+    assert nli["twin_steps"] == "30" and nli["reached"] == "yes" and nli["steps"] == "10"
+    assert float(nli["steps_diff"]) == -20 and float(nli["target_flops"]) == 1e10
+    assert float(nli["total_flops"]) == pytest.approx(1e10 + 8e10 / 2)   # amortized: the run serves 2 targets
+    assert float(nli["total_flops_ratio"]) == pytest.approx((1e10 + 4e10) / 3e10)
+    assert float(nli["total_flops_ratio_marginal"]) == pytest.approx((1e10 + 8e10) / 3e10)   # one target pays all
+    # AUC: trapezoids over steps 10-40 divided by 30: (674.5 + 699.5 + 725) / 30 and (550 + 650 + 690) / 30.
+    assert float(nli["auc"]) == pytest.approx(2099 / 30) and float(nli["twin_auc"]) == pytest.approx(63.0)
+    sent = rows["synth_sentiment"]     # the twin reaches 95 % of 52.5 at step 10; the other arm never: censored
+    assert sent["reached"] == "never" and sent["steps"] == "20" and sent["censored"] == "True"
     md = (out / "report.md").read_text()
-    assert "never (0 of 1)" in md
+    assert "never (0 of 1)" in md and "(censored: a bound)" in md
     curves = _rows(out / "tables" / "learning_curves.csv")
     assert len(curves) == 4 + 4 + 2 + 2
     assert any(float(r["total_flops"]) == pytest.approx(1e10 + 4e10)
@@ -489,3 +494,51 @@ def test_a_diverged_cell_is_listed_and_never_scored(tmp_path):
     # never a score: the cell is in no score table
     for name in ("per_language", "cells", "transfer_gap"):
         assert cell_id not in (out / "tables" / f"{name}.csv").read_text()
+
+
+def test_latency_equality_is_an_equivalence_test_within_3_percent():
+    from repro.report.efficiency import identical_by_construction_rows
+    from repro.results import CellResults
+
+    def cells(with_ms, without_ms):
+        out = []
+        for seed, (a, b) in enumerate(zip(with_ms, without_ms)):
+            for inter, ms in (("synth_int_sentiment", a), (None, b)):
+                r = make_results("bert-tiny", inter, "synth_nli", seed)
+                r["inference"]["latency_ms_median"] = ms
+                out.append(CellResults.from_dict(r, r["cell_id"]))
+        return out
+    # Means 10.0 vs 10.0, pooled sd 0.1, n 3+3: 90 % CI ±2.132·0.1·√(2/3) = ±0.174 inside ±0.3.
+    (row,) = identical_by_construction_rows(cells([9.9, 10.0, 10.1], [9.9, 10.0, 10.1]))
+    assert row["latency_equivalent"] == "yes" and row["latency_margin_ms"] == pytest.approx(0.3)
+    assert row["latency_ci90_high_ms"] == pytest.approx(2.131847 * 0.1 * math.sqrt(2 / 3), rel=1e-5)
+    # The same means with sd 1: the interval ±1.74 is wider than the margin: equality not shown.
+    (row,) = identical_by_construction_rows(cells([9.0, 10.0, 11.0], [9.0, 10.0, 11.0]))
+    assert row["latency_equivalent"] == "no"
+    (row,) = identical_by_construction_rows(cells([10.0], [10.0]))
+    assert row["latency_equivalent"] == "not measured"
+
+
+def test_a_control_arm_adds_intermediate_vs_control_and_control_vs_none(tmp_path):
+    from repro.results import CellResults
+
+    if "control_for" not in CellResults.__dataclass_fields__:
+        pytest.skip("results.json has no control_for field in this tree")
+    made = []
+    for s in range(3):
+        for inter, bonus in (("synth_int_sentiment", 6.0), ("control", 2.0), (None, 0.0)):
+            r, p = make_cell("bert-tiny", inter, "synth_nli", s, per_language={"en": 70 + bonus, "de": 60 + bonus + s})
+            if inter == "control":
+                r["control_for"] = "synth_int_sentiment"
+            made.append((r, p))
+    write_cells(tmp_path, made)
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    rows = [r for r in _rows(out / "tables" / "per_language.csv") if r["language"] == "non_english"]
+    by = {(r["intermediate_task"], r["baseline"]): r for r in rows}
+    assert set(by) == {("synth_int_sentiment", "none"), ("synth_int_sentiment", "control"), ("control", "none")}
+    assert by[("synth_int_sentiment", "control")]["contrast"] == "intermediate vs control"
+    assert float(by[("synth_int_sentiment", "control")]["diff_mean"]) == pytest.approx(4.0, abs=0.5)
+    assert float(by[("control", "none")]["diff_mean"]) == pytest.approx(2.0, abs=0.5)
+    assert all(r["diff_verdict"] in stats.VERDICTS for r in rows)
+    detect = _rows(out / "tables" / "detectable.csv")
+    assert len(detect) == 3
