@@ -154,7 +154,7 @@ def read_config(hf_config: dict | str | os.PathLike) -> dict:
                          "config")
     try:
         config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:   # not UTF-8, not JSON, nested too deep, a 5000-digit integer
         raise ValueError(f"{path}: not JSON ({str(err).splitlines()[0]:.100})") from err
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a JSON {type(config).__name__}, not a config object")

@@ -31,7 +31,7 @@ CONFIG_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
                    "sentencepiece.bpe.model", "tokenizer.model")
 MAX_CONFIG_FILE_BYTES = 64 * 2**20      # tokenizer_config.json with 250k added tokens is ~30 MB
-MAX_TOKENIZER_FILE_BYTES = 512 * 2**20
+MAX_TOKENIZER_FILE_BYTES = 256 * 2**20   # XLM-V (a 1M-token vocabulary) is ~40 MB
 _CODE_KEYS = ("auto_map", "custom_pipelines")   # what transformers resolves to a module of the folder
 _CODE_VALUE = re.compile(r"^\S*\w\.py(:[\w.]+)?$")   # "custom.py", "sub/module.py:Class" (not a ".py" token)
 
@@ -49,15 +49,17 @@ def _is_transformers_class(name: str) -> bool:
 
 
 def read_json(path: Path, limit: int | None = None):
-    """A small JSON file's content, or a ValueError naming it: too large, not UTF-8, not JSON, nested too
+    """A bounded JSON file's content, or a ValueError naming it: too large, not UTF-8, not JSON, nested too
     deep, or holding an integer too long to convert."""
     size, limit = path.stat().st_size, MAX_CONFIG_FILE_BYTES if limit is None else limit
     if size > limit:
         raise ValueError(f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file")
+    raw = path.read_bytes()
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start})") from e
+        line, column = raw.count(b"\n", 0, e.start) + 1, e.start - raw.rfind(b"\n", 0, e.start)
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte {raw[e.start]:#04x} at column {column})") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
     except RecursionError as e:
@@ -122,10 +124,28 @@ def refuse_remote_code(folder: str | os.PathLike) -> Path:
             check_config_file(path)
     for name in TOKENIZER_FILES:
         path = folder / name
-        if path.is_file() and path.stat().st_size > MAX_TOKENIZER_FILE_BYTES:
+        if not path.is_file():
+            continue
+        if path.stat().st_size > MAX_TOKENIZER_FILE_BYTES:
             raise ValueError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_TOKENIZER_FILE_BYTES:,}-byte "
                              "limit for a tokenizer file (the largest real ones are tens of MB)")
+        if name == "tokenizer.json":   # transformers parses it with Python's json too: name the file first
+            data = read_json(path, MAX_TOKENIZER_FILE_BYTES)
+            if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+                raise ValueError(f"{path}: not a tokenizers file (expected a JSON object with a \"model\" object)")
+        elif name.endswith((".txt", ".json")):
+            _check_utf8_lines(path)
     return folder
+
+
+def _check_utf8_lines(path: Path) -> None:
+    """A text file that is UTF-8, or a ValueError naming the line and column of the first bad byte."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{n}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from e
 
 
 def auto_tokenizer(folder: str | os.PathLike):
@@ -133,7 +153,20 @@ def auto_tokenizer(folder: str | os.PathLike):
     from transformers import AutoTokenizer
 
     folder = refuse_remote_code(folder)
-    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as e:
+        raise ValueError(f"{folder}: its tokenizer files ({_tokenizer_files(folder)}) cannot be read: "
+                         f"{type(e).__name__}: {' '.join(str(e).split())[:200]}") from e
+    except Exception as e:
+        if type(e) is not Exception:   # the tokenizers library raises plain Exception for a file it cannot read
+            raise
+        raise ValueError(f"{folder}: its tokenizer files ({_tokenizer_files(folder)}) cannot be read: "
+                         f"{' '.join(str(e).split())[:200]}") from e
+
+
+def _tokenizer_files(folder: Path) -> str:
+    return ", ".join(name for name in TOKENIZER_FILES if (folder / name).is_file()) or "none"
 
 
 def reference_model(hf_class: str, folder: str | os.PathLike, **kwargs):

@@ -72,6 +72,8 @@ def _entry(path: Path, name: str, meta) -> tuple[np.dtype, tuple[int, ...], int,
         raise CheckpointError(f"{where}: unsupported dtype {code!r:.40}")
     if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
         raise CheckpointError(f"{where}: shape {shape!r:.80} is not a list of non-negative integers")
+    if len(shape) > 64:   # numpy's limit on an array's dimensions
+        raise CheckpointError(f"{where}: shape has {len(shape)} dimensions, over numpy's 64")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(n) for n in offsets):
         raise CheckpointError(f"{where}: data_offsets {offsets!r:.80} are not two non-negative integers")
     dtype, (begin, end) = np.dtype(DTYPES[code]), offsets
@@ -103,7 +105,7 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from err
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:   # not UTF-8, not JSON, nested too deep, a 5000-digit number
         raise CheckpointError(f"{path}: not a safetensors file (header is not UTF-8 JSON: "
                               f"{str(err).splitlines()[0]:.100})") from err
     if not isinstance(header, dict):

@@ -225,6 +225,9 @@ class _Archive:
             raise CheckpointError(f"{self.path}: zip member {name} is truncated ({done} of {len(view)} bytes)")
 
 
+MAX_RANK = 64   # numpy's limit on an array's dimensions
+
+
 def _check_tensor(path: Path, name: str, tensor: _Tensor) -> int:
     """The tensor's element count, once its layout is known to lie inside its storage."""
     storage, offset, size, stride = tensor
@@ -233,6 +236,8 @@ def _check_tensor(path: Path, name: str, tensor: _Tensor) -> int:
             and len(size) == len(stride) and all(map(_is_count, size + stride))):
         raise CheckpointError(f"{where}: offset {offset!r:.40}, size {size!r:.60}, stride {stride!r:.60} are not "
                               "non-negative integers of one rank")
+    if len(size) > MAX_RANK:   # numpy cannot hold it ("number of dimensions must be within [0, 64]")
+        raise CheckpointError(f"{where}: {len(size)} dimensions, over numpy's {MAX_RANK}")
     numel = math.prod(size)
     if numel == 0:
         return 0

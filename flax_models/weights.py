@@ -21,6 +21,7 @@ import ml_dtypes
 import numpy as np
 
 from flax_models import safetensors_format, torch_format
+from flax_models.errors import CheckpointError
 from flax_models.host_buffers import ALIGN, aligned_empty
 
 CONFIG_NAME = "config.json"
@@ -81,8 +82,8 @@ def weight_files(folder: Path) -> list[Path]:
                              "for a shard index")
         try:
             names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{index}: not a safetensors index ({e})") from e
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise ValueError(f"{index}: not a safetensors index ({' '.join(str(e).split())[:120]})") from e
         if not all(isinstance(name, str) and Path(name).name == name for name in names):
             bad = next(name for name in names if not isinstance(name, str) or Path(name).name != name)
             raise ValueError(f"{index}: weight_map names {bad!r:.80}, not a file in {folder}")
@@ -101,7 +102,11 @@ def read_weights(folder: Path) -> tuple[dict[str, np.ndarray], str]:
     files = weight_files(folder)
     if files[0].name == TORCH_WEIGHTS_NAME:
         return read_torch_checkpoint(files[0]), str(files[0])
-    weights = {}
+    weights, source = {}, {}
     for file in files:
-        weights.update(read_safetensors(file))
+        for name, array in read_safetensors(file).items():
+            if name in weights:   # two shards with one tensor: which one is meant is not knowable
+                raise CheckpointError(f"{file}: tensor {name!r} is also in {source[name].name}; a tensor "
+                                      "belongs to one shard")
+            weights[name], source[name] = array, file
     return weights, str(files[0])

@@ -118,7 +118,7 @@ def test_every_way_of_naming_code_is_refused(tmp_path, marker, file, content, me
 
 
 @pytest.mark.parametrize("raw, message", [
-    (b'{"a": "\xff"}', r"not UTF-8 \(byte 0xff at offset 7\)"),
+    (b'{"a":\n "\xff"}', r"not UTF-8 \(byte 0xff at column 3\)"),
     (b'{"a": 1,\n "b": }', r"not valid JSON \(Expecting value\)"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b'{"vocab_size": ' + b"9" * 5000 + b"}", "integer string conversion"),
@@ -126,7 +126,7 @@ def test_every_way_of_naming_code_is_refused(tmp_path, marker, file, content, me
 def test_a_malformed_config_file_is_one_line_naming_it(tmp_path, marker, raw, message):
     folder = _folder(tmp_path, marker)
     (folder / "tokenizer_config.json").write_bytes(raw)
-    with pytest.raises(ValueError, match=rf"^{folder / 'tokenizer_config.json'}(:2)?: .*{message}"):
+    with pytest.raises(ValueError, match=rf"^{folder / 'tokenizer_config.json'}(:\d)?: .*{message}"):
         remote_code.refuse_remote_code(folder)
 
 
@@ -178,3 +178,30 @@ def test_a_hub_tokenizer_is_fetched_without_code_and_inspected(tmp_path, marker,
         dp.load_tokenizer("org/tokenizer")
     assert calls and not any(p.endswith((".py", ".safetensors", ".bin")) for p in calls[0]), calls
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("file, raw, message", [
+    ("tokenizer.json", b"{oops", r"tokenizer\.json:1: not valid JSON"),
+    ("tokenizer.json", b'{"model":\n {"a": "\xff"}}', r"tokenizer\.json:2: not UTF-8 \(byte 0xff at column 9\)"),
+    ("tokenizer.json", b"[" * 100_000 + b"]" * 100_000, r"tokenizer\.json: JSON nested too deeply"),
+    ("tokenizer.json", b"[1, 2]", r"tokenizer\.json: not a tokenizers file"),
+    ("vocab.txt", b"[PAD]\n\xff\xfe\n", r"vocab\.txt:2: not UTF-8 \(byte 0xff at column 1\)"),
+])
+def test_a_malformed_tokenizer_file_is_one_line_naming_it(tmp_path, marker, file, raw, message):
+    folder = _folder(tmp_path, marker)
+    if file == "vocab.txt":
+        (folder / "tokenizer.json").unlink()
+    (folder / file).write_bytes(raw)
+    with pytest.raises(ValueError, match=message) as e:
+        import data_prep as dp
+        dp.load_tokenizer(str(folder))
+    assert str(e.value).startswith(str(folder / file)) and "\n" not in str(e.value)
+
+
+def test_what_the_tokenizers_library_cannot_read_is_one_line_naming_the_folder(tmp_path, marker):
+    """Past the checks (a vocab.txt that is UTF-8 but whose WordPiece model fails): the library's plain
+    Exception becomes a ValueError naming the folder and its tokenizer files."""
+    folder = _folder(tmp_path, marker)
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "NoSuchModel"}}))
+    with pytest.raises(ValueError, match=rf"^{folder}: its tokenizer files \(tokenizer\.json\) cannot be read: "):
+        remote_code.auto_tokenizer(folder)
