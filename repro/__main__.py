@@ -298,7 +298,7 @@ def _preflight(cfg, command: str, cells, shard=None) -> int | None:
     summary = preflight.summary(findings)
     logging.getLogger("repro").info("%s (%s)", summary, path.name)
     if blocking:
-        console.say(f"error: {summary}; see the table above and {path}")
+        console.say(f"error: {summary}; see the causes above and {path}")
     if distributed.max_over_processes(int(bool(blocking))):
         if not blocking:
             console.say("error: the preflight of another process of this run found problems (see its output)")

@@ -106,6 +106,9 @@ def _fix_for(cfg: Config, item: Item, cause: BaseException) -> str:
         if item.role == "eval" and cause.what in ("language", "split"):
             return "eval.missing_languages=skip (recorded in results.json), or eval.languages=[...]"
         if cfg.data.source == "xtreme":
+            if cfg.data.data_dir is None or not Path(cfg.data.data_dir).is_dir():
+                return (f"data.data_dir={cfg.data.data_dir} does not exist: point it at an xtreme download/ "
+                        "folder, or use data.source=hub")
             return f"add the files under {cfg.data.data_dir}, or use data.source=hub"
         return "use data.source=xtreme with a download/ folder that has it"
     if isinstance(cause, dp.FileFormatError):   # a malformed data file: name it (and its line) in the fix too
@@ -226,13 +229,49 @@ def grouped(findings: list[Finding]) -> list[dict]:
     return rows
 
 
-def report(findings: list[Finding]) -> str:
-    rows = grouped(findings)
-    if not rows:
+def causes(findings: list[Finding]) -> list[dict]:
+    """One entry per cause: the findings with the same status, error and fix (a missing data folder is one
+    cause however many splits and languages it takes away), with their count, an example of the why, the
+    task splits they hit and the cells."""
+    groups: dict[tuple, list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[(f.status, f.error, f.fix)].append(f)
+    order = {PROBLEM: 0, UNCHECKED: 1, SKIPPED: 2, NOTE: 3}
+    out = []
+    for (status, _, fix), fs in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], -len(kv[1]), kv[0][1:])):
+        where: dict[str, int] = {}
+        for f in fs:
+            label = (f"model {f.item.name}" if f.item.kind == "model" else f"pairing {f.item.name}"
+                     if f.item.kind == "pairing" else f"{f.item.name} {f.item.split} ({f.item.role})")
+            where[label] = where.get(label, 0) + 1
+        out.append({"status": status, "count": len(fs), "why": fs[0].why, "fix": fix, "where": where,
+                    "cells": len({c for f in fs for c in f.cells})})
+    return out
+
+
+def report(findings: list[Finding], width: int | None = None, shown: int = 4) -> str:
+    """The causes, one wrapped line each: status and count, the why (the first one, "and N alike" for the
+    rest), where (up to `shown` task splits, "×k" languages each), the cells, and the fix. Every (cell, item)
+    row is in preflight.json."""
+    import shutil
+    import textwrap
+
+    found = causes(findings)
+    if not found:
         return "preflight: no problem found"
-    return tables.text(["status", "what", "languages", "why", "fix", "cells", "e.g."],
-                       [[r["status"], r["what"], r["languages"] or "-", r["why"], r["fix"], str(r["cells"]),
-                         r["first_cell"]] for r in rows])
+    width = width or max(60, shutil.get_terminal_size((100, 24)).columns)
+    lines = [f"preflight: {len(findings)} findings, {len(found)} cause{'s' if len(found) != 1 else ''} "
+             "(every item: preflight.json):"]
+    for c in found:
+        places = [f"{w} ×{n}" if n > 1 else w for w, n in c["where"].items()]
+        where = ", ".join(places[:shown]) + (f", and {len(places) - shown} more" if len(places) > shown else "")
+        alike = f" (and {c['count'] - 1} alike)" if c["count"] > 1 else ""
+        cells = f"{c['cells']} cell{'s' if c['cells'] != 1 else ''}"
+        head = f"{c['status']} ×{c['count']}: "
+        text = f"{head}{c['why']}{alike}; in {where}; {cells}. Fix: {c['fix']}"
+        lines += textwrap.wrap(text, width=width, subsequent_indent=" " * len(head), break_on_hyphens=False,
+                               break_long_words=False)
+    return "\n".join(lines)
 
 
 def summary(findings: list[Finding]) -> str:

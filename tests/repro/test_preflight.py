@@ -48,8 +48,9 @@ def test_the_smoke_grid_passes(tmp_path):
 def test_a_test_split_without_gold_is_refused_before_any_step(tmp_path, target, why):
     r = cli("run", SMOKE, *real_data_overrides(tmp_path, target, **{"eval.split": "test"}))
     assert r.returncode == 2, r.stderr[-3000:]
-    lines = r.stdout.strip().splitlines()
-    assert lines[0].startswith("status") and any(f"{target} test (eval)" in ln and why in ln for ln in lines), lines
+    assert r.stdout.startswith("preflight: "), r.stdout
+    flat = " ".join(r.stdout.split())   # the cause lines are wrapped to the terminal
+    assert f"{target} test (eval)" in flat and why in flat, r.stdout
     assert r.stderr.strip().startswith("error: preflight: ") and len(r.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("cells/*/target")), "a training phase started"
 
@@ -86,7 +87,7 @@ def test_a_grid_with_every_problem_reports_them_all_at_once(tmp_path):
         "grid.target_tasks": "[udpos, panx, xcopa, tydiqa, xnli]", "eval.split": "test"})
     r = cli("preflight", SMOKE, *overrides)
     assert r.returncode == 2, r.stderr[-3000:]
-    table = r.stdout
+    table = " ".join(r.stdout.split())   # the cause lines are wrapped to the terminal
     for needle in ("udpos test (eval)", "panx test (eval)", "xcopa test (eval)", "tydiqa dev (dev)",
                    "xnli train (train)"):
         assert needle in table, (needle, table)
@@ -192,3 +193,37 @@ def test_an_intermediate_task_that_is_the_targets_own_data_is_noted_not_refused(
     assert "MultiNLI" in why[("mnli", "xnli")] and "squad" in why[("squad", "xquad")]
     r = cli("preflight", SMOKE, f"output_dir={tmp_path / 'smoke'}", "grid.intermediate_tasks=[none, synth_int_sentiment]")
     assert r.returncode == 0 and "note" not in r.stdout   # no such pairing: nothing noted
+
+
+def test_a_missing_data_folder_is_one_line_per_cause_with_count_and_fix(tmp_path):
+    """Every split and language of every task goes missing with the folder: one cause, counted, with its
+    fix, wrapped to the width; not a row per task split hundreds of characters wide."""
+    bad = tiny_overrides(tmp_path, **{"data.source": "xtreme", "data.data_dir": tmp_path / "nowhere",
+                                      "models.bert-tiny.tokenizer": "synthetic:bert",
+                                      "grid.target_tasks": "[udpos, panx]", "eval.languages": "[en, de, fr]"})
+    found = findings_of(bad)
+    assert len(found) >= 6 and {f.error for f in found} == {"MissingDataError"}
+    text = preflight.report(found, width=72)
+    lines = text.splitlines()
+    assert lines[0] == f"preflight: {len(found)} findings, 1 cause (every item: preflight.json):"
+    assert lines[1].startswith(f"problem ×{len(found)}: "), text
+    assert all(len(ln) <= 72 or len(ln.split()) == 1 for ln in lines), text   # only a path longer than the width
+    assert all(ln.startswith(" ") for ln in lines[2:]), text   # one cause: its continuation lines only
+    flat = " ".join(text.split())
+    assert f"(and {len(found) - 1} alike)" in flat and "udpos test (eval) ×3" in flat, flat
+    assert f"Fix: data.data_dir={tmp_path / 'nowhere'} does not exist" in flat, flat
+
+
+def test_causes_are_grouped_by_fix_and_most_frequent_first(tmp_path):
+    """A wrong model path and a missing folder: two causes, two lines, each with its own fix."""
+    bad = tiny_overrides(tmp_path, **{"data.source": "xtreme", "data.data_dir": tmp_path / "nowhere",
+                                      "models.bert-tiny.hf_config": "null",
+                                      "models.bert-tiny.name_or_path": tmp_path / "no-model",
+                                      "grid.target_tasks": "[udpos]", "eval.languages": "[en, de]"})
+    found = findings_of(bad)
+    rows = preflight.causes(found)
+    assert [r["status"] for r in rows] == ["problem", "problem"]
+    assert rows[0]["count"] > rows[1]["count"] == 1 and rows[1]["where"] == {"model bert-tiny": 1}
+    assert "models.bert-tiny" in rows[1]["fix"] and "data.data_dir" in rows[0]["fix"]
+    text = preflight.report(found, width=400)
+    assert len(text.splitlines()) == 3, text   # the header and one line per cause
