@@ -385,7 +385,11 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
     if path.is_dir():
         path = path / "config.yaml"
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:   # name the line, as for a YAML error
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"config: {path} line {line} is not UTF-8 (byte {raw[e.start]:#04x})") from e
     except OSError as e:
         shipped = bundled.names()
         hint = f"{did_you_mean(path.stem, shipped)} (shipped presets: {', '.join(shipped)})" if shipped else ""

@@ -38,3 +38,10 @@ def test_a_bad_byte_is_named_by_file_line_and_column_in_preflight_and_run(tmp_pa
                      "at column 7"], lines
     log = (tmp_path / "run" / "repro.log").read_text()
     assert "UnicodeDecodeError" in log and "FileFormatError" in log   # the traceback, with its cause
+
+
+def test_a_bad_byte_in_a_yaml_preset_is_named_by_file_and_line(tmp_path):
+    preset = tmp_path / "my preset.yaml"
+    preset.write_bytes(b"name: mine\noutput_dir: runs/\xff\n")
+    r = cli("preflight", preset)
+    assert r.returncode == 2 and r.stderr.strip() == f"error: config: {preset} line 2 is not UTF-8 (byte 0xff)", r.stderr
