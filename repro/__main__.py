@@ -208,6 +208,9 @@ def _plan_parser(sub) -> None:
                    "(repro.study.known_sizes); auto (default): data unless data.source=hub")
     s.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
     s.add_argument("--shards", type=int, metavar="N", help="also show how `grid --shard I/N` would split it")
+    s.add_argument("--pilot", metavar="RESULTS_DIR", help="a pilot's results folder: the seeds each primary "
+                   "endpoint needs for a 1- and 2-point MDE (80 %% power), and this grid priced at them "
+                   "(repro/study/pilot.py)")
 
 
 def _plan(args) -> int:
@@ -224,10 +227,15 @@ def _plan(args) -> int:
         if args.shards is not None and args.shards < 1:
             raise shards.ShardError(f"plan: --shards {args.shards} must be at least 1")
         cells = cfg.cells()
+        if args.pilot:   # first: a bad pilot folder fails before the grid is priced
+            from repro.study import pilot
+            endpoints = pilot.pilot_endpoints(args.pilot)
         phases = plan.plan_grid(cfg, args.basis, cells)
     except UserError as e:
         return _error(one_line(e))
     print(plan.render(phases, args.format, dev))
+    if args.pilot:
+        print("\n" + pilot.render(endpoints, float(plan.total(phases)), pilot.grid_seed_count(cfg), dev))
     if args.shards:
         parts = shards.split(cells, phases, args.shards)
         header = ["shard", "units", "cells", "FLOPs"] + (["device-h"] if dev else [])
