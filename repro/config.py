@@ -33,6 +33,9 @@ class ModelConfig:
     # A checkpoint that lacks backbone weights is an error; true trains it anyway with those weights random
     # (listed in results.json `model.fresh_weights` and repro.log).
     allow_missing_weights: bool = False
+    # What the model was pretrained on: results.json `model_languages`, so that English-only models on cross-lingual
+    # targets are reported apart from multilingual ones (bert-base-cased, roberta-base, xlnet-base-cased: english).
+    languages: Literal["multilingual", "english"] = "multilingual"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +128,46 @@ class GridConfig:
     # The sample-efficiency axis: caps on the target's English training examples ("all": no cap). Empty:
     # not an axis (target.max_train_examples applies). Set, each cell's id ends in __n<size>.
     train_sizes: tuple[int | Literal["all"], ...] = ()
+    # The compute-matched control arm ("control" in intermediate_tasks) repeats one intermediate task's phase (its
+    # examples, steps, batch and schedule) with the labels permuted (repro.study.control). control_for names that
+    # task; None: the target's entry in `pairings`, else the grid's only other intermediate task.
+    control_for: str | None = None
+    # Matched pairings, target -> the intermediate task of its own type (e.g. xnli: mnli, xquad: squad).
+    pairings: dict[str, str] = dataclasses.field(default_factory=dict)
+    # matched: each target runs with none, control and its `pairings` entry only (the primary analysis);
+    # cross: every intermediate task with every target (the secondary analysis).
+    analysis: Literal["matched", "cross"] = "cross"
+
+    def in_analysis(self, intermediate: str, target: str) -> bool:
+        """Whether the grid runs this pairing: every one under cross; under matched, none, control and the
+        target's `pairings` entry."""
+        return (self.analysis == "cross" or intermediate in ("none", CONTROL)
+                or self.pairings.get(target) == intermediate)
+
+    def control_for_of(self, target: str) -> str:
+        """The intermediate task the control arm mirrors in a cell of `target`."""
+        if self.control_for:
+            return self.control_for
+        if target in self.pairings:
+            return self.pairings[target]
+        real = [t for t in self.intermediate_tasks if t not in ("none", CONTROL)]
+        if len(real) != 1:
+            raise ConfigError(f"config: grid.control_for is unset and the control arm of {target} has "
+                              f"{'no' if not real else len(real)} intermediate tasks to mirror "
+                              f"({', '.join(real) or 'grid.intermediate_tasks has none'}): set grid.control_for "
+                              f"or grid.pairings.{target}")
+        return real[0]
+
+
+CONTROL = "control"   # the compute-matched control arm's name in grid.intermediate_tasks and cell ids
+
+
+def trains_target(task_name: str) -> bool:
+    """False for retrieval targets: they are scored with the encoder as it is (no target phase, no size axis)."""
+    from data_prep import TASKS   # lazy: config stays importable without loading the task registry first
+
+    task = TASKS.get(task_name)
+    return task is None or task.kind != "retrieval"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +179,7 @@ class CellConfig:
     target_task: str | None = None
     seed: int | None = None
     train_size: int | Literal["all"] | None = None   # only with grid.train_sizes (the first one where unset)
+    control_for: str | None = None   # the control arm's mirrored intermediate task (GridConfig.control_for)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,13 +218,13 @@ class Config:
                 raise ConfigError(f"config: cell.{key} is unset and grid.{key}s is empty")
             return options[0]
 
+        intermediate = first(c.intermediate_task, self.grid.intermediate_tasks, "intermediate_task")
+        target = first(c.target_task, self.grid.target_tasks, "target_task")
+        size = c.train_size if c.train_size is not None or not self.grid.train_sizes else self.grid.train_sizes[0]
         cell = CellConfig(
-            model=first(c.model, self.grid.models, "model"),
-            intermediate_task=first(c.intermediate_task, self.grid.intermediate_tasks, "intermediate_task"),
-            target_task=first(c.target_task, self.grid.target_tasks, "target_task"),
-            seed=first(c.seed, self.grid.seeds, "seed"),
-            train_size=c.train_size if c.train_size is not None or not self.grid.train_sizes
-            else self.grid.train_sizes[0],
+            model=first(c.model, self.grid.models, "model"), intermediate_task=intermediate, target_task=target,
+            seed=first(c.seed, self.grid.seeds, "seed"), train_size=size if trains_target(target) else None,
+            control_for=(c.control_for or self.grid.control_for_of(target)) if intermediate == CONTROL else None,
         )
         if cell.model not in self.models:
             raise ConfigError(f"config: cell.model={cell.model!r} is not one of models"
@@ -201,8 +245,10 @@ class Config:
         for m in g.models:
             for it in g.intermediate_tasks:
                 for tt in g.target_tasks:
+                    if not g.in_analysis(it, tt):
+                        continue
                     for s in g.seeds:
-                        for n in g.train_sizes or (None,):
+                        for n in (g.train_sizes if trains_target(tt) else ()) or (None,):
                             out.append(dataclasses.replace(self, cell=CellConfig(
                                 model=m, intermediate_task=it, target_task=tt, seed=s, train_size=n)
                             ).resolved_cell())
@@ -216,6 +262,13 @@ class Config:
     def intermediate_task(self) -> str | None:
         it = self.cell.intermediate_task
         return None if it in (None, "none") else it
+
+    @property
+    def intermediate_data_task(self) -> str | None:
+        """The task whose examples the intermediate phase trains on: the intermediate task, or for the control
+        arm the task it mirrors (with permuted labels)."""
+        it = self.intermediate_task
+        return self.cell.control_for if it == CONTROL else it
 
     @property
     def cell_id(self) -> str:
@@ -323,6 +376,20 @@ def _check(obj, prefix: str) -> None:
         for f in ("intermediate_tasks", "seeds"):   # models and target_tasks: checked when the grid is built
             if not getattr(obj, f):
                 bad(f, "is empty: a grid needs at least one (intermediate_tasks: [none] = no intermediate training)")
+        for key, task in [("control_for", obj.control_for)] + [(f"pairings.{t}", i) for t, i in obj.pairings.items()]:
+            if task in ("none", CONTROL):
+                raise ConfigError(f"config: {prefix}.{key}={task!r} must name an intermediate task")
+        if obj.analysis == "matched":
+            for t in obj.target_tasks:
+                if t not in obj.pairings:
+                    raise ConfigError(f"config: {prefix}.pairings has no entry for target {t!r} (analysis: matched "
+                                      "runs each target with its own intermediate task; analysis: cross runs all)")
+                if obj.pairings[t] not in obj.intermediate_tasks:
+                    raise ConfigError(f"config: {prefix}.pairings.{t}={obj.pairings[t]!r} is not in "
+                                      f"{prefix}.intermediate_tasks")
+        if CONTROL in obj.intermediate_tasks:
+            for t in obj.target_tasks:
+                obj.control_for_of(t)   # a ConfigError naming the target whose control has nothing to mirror
     elif isinstance(obj, Config):
         for m in obj.grid.models:
             if m not in obj.models:
