@@ -10,11 +10,12 @@ See docs/design.md (the contract) and docs/models.md (usage, parity figures).
 from flax_models.errors import CheckpointError, MissingWeightsError
 from flax_models.families import usable_length
 from flax_models.loading import LoadingInfo, abstract_model, from_config, from_pretrained, transfer_encoder
-from flax_models.modeling_utils import HEADS, ModelOutput
+from flax_models.modeling_utils import ATTENTION_IMPLEMENTATIONS, HEADS, ModelOutput, compute_settings, configure_compute
 from flax_models.params import ParamCount, param_count
 from flax_models.pretrained import save_pretrained
 
 __all__ = [
+    "ATTENTION_IMPLEMENTATIONS",
     "HEADS",
     "CheckpointError",
     "LoadingInfo",
@@ -22,6 +23,8 @@ __all__ = [
     "ModelOutput",
     "ParamCount",
     "abstract_model",
+    "compute_settings",
+    "configure_compute",
     "from_config",
     "from_pretrained",
     "param_count",

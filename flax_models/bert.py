@@ -16,7 +16,10 @@ Heads, with the transformers class names and layouts (`HEAD_CLASSES`):
 
 Attribute names mirror the transformers state dict (`bert.encoder.layer.0.attention.self.query.weight`),
 so loading and saving are a rename (see flax_models/loading.py). Parameters are float32; `dtype` is the
-compute dtype. Attention scores and softmax are computed in float32 whatever the compute dtype.
+compute dtype. Attention scores (the Q K^T product's output, `preferred_element_type`) and softmax are
+float32 whatever the compute dtype. `modeling_utils.configure_compute` picks the attention implementation
+(written out, or jax.nn.dot_product_attention: XLA or cuDNN, without attention-probability dropout) and
+per-layer rematerialisation.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from flax_models.modeling_utils import (
     ModelOutput,
     activation,
     attention_bias,
+    call_layer,
     build_model,
     check_config_values,
     dropout,
@@ -130,12 +134,18 @@ class BertSelfAttention(nnx.Module):
         self.num_heads = config.num_attention_heads
         self.head_dim = h // config.num_attention_heads
         self.dropout_rate = config.attention_probs_dropout_prob
+        self.attention_implementation = "einsum"   # modeling_utils.ATTENTION_IMPLEMENTATIONS
 
     def __call__(self, x, bias, rngs):
+        """`bias`: the additive (B, 1, 1, T) float32 mask for "einsum", the boolean one for jax.nn's."""
         batch, length, _ = x.shape
         split = lambda t: t.reshape(batch, length, self.num_heads, self.head_dim)  # noqa: E731
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+        if self.attention_implementation != "einsum":   # no attention-probability dropout on this path
+            context = jax.nn.dot_product_attention(q, k, v, mask=bias, scale=scaled_dot_attention_scale(self.head_dim),
+                                                   implementation=self.attention_implementation)
+            return context.reshape(batch, length, self.num_heads * self.head_dim)
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
         scores = scores * scaled_dot_attention_scale(self.head_dim) + bias
         probs = dropout(jax.nn.softmax(scores, axis=-1), self.dropout_rate, rngs)
         context = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(v.dtype), v)
@@ -198,11 +208,15 @@ class BertEncoder(nnx.Module):
     def __init__(self, config: BertConfig, *, dtype, rngs: nnx.Rngs):
         self.layer = nnx.List([BertLayer(config, dtype=dtype, rngs=rngs)
                                for _ in range(config.num_hidden_layers)])
+        self.remat = False   # jax.checkpoint each layer (modeling_utils.configure_compute)
 
     def __call__(self, x, attention_mask, rngs):
-        bias = attention_bias(attention_mask, jnp.float32)
+        if self.layer and self.layer[0].attention.self.attention_implementation != "einsum":
+            bias = attention_mask[:, None, None, :].astype(bool)   # jax.nn.dot_product_attention's mask
+        else:
+            bias = attention_bias(attention_mask, jnp.float32)
         for layer in self.layer:
-            x = layer(x, bias, rngs)
+            x = call_layer(layer, self.remat, x, bias, rngs)
         return x
 
 

@@ -283,9 +283,22 @@ def linear(in_features: int, out_features: int, *, std: float, dtype, rngs: nnx.
                       rngs=rngs)
 
 
+class Embed(nnx.Embed):
+    """nnx.Embed that gathers rows from the float32 table and casts only them to the compute dtype.
+
+    nnx.Embed casts the whole table first, so under bf16 its gradient is a scatter-add into a bf16 copy of
+    the table (a 250k-row XLM-R table: repeated tokens' updates rounded to 8 bits before they reach the
+    fp32 master weights). Here the scatter-add stays in float32; the forward values are the same."""
+
+    def __call__(self, inputs, out_sharding=None):
+        if out_sharding is not None or not jnp.issubdtype(inputs.dtype, jnp.integer):
+            return super().__call__(inputs, out_sharding=out_sharding)
+        return jnp.take(self.embedding[...], inputs, axis=0).astype(self.dtype or self.param_dtype)
+
+
 def embed(num: int, features: int, *, std: float, dtype, rngs: nnx.Rngs) -> nnx.Embed:
-    return nnx.Embed(num, features, dtype=dtype, param_dtype=jnp.float32,
-                     embedding_init=normal_init(std), rngs=rngs)
+    return Embed(num, features, dtype=dtype, param_dtype=jnp.float32,
+                 embedding_init=normal_init(std), rngs=rngs)
 
 
 def lookup(table: nnx.Embed, ids: jax.Array, padding_idx: int | None) -> jax.Array:
@@ -342,6 +355,47 @@ def zero_padding_rows(padding_idx: int | None, *tables: nnx.Embed) -> None:
 def flatten_choices(x: jax.Array | None) -> jax.Array | None:
     """(B, C, T) -> (B*C, T) for multiple choice, as the transformers classes do."""
     return None if x is None else x.reshape(-1, x.shape[-1])
+
+
+# How a BERT/RoBERTa self-attention computes softmax(Q K^T / sqrt(d) + mask) V (`configure_compute`):
+#   einsum  the written-out equations (scores and softmax in float32), with attention-probability dropout
+#   xla     jax.nn.dot_product_attention(implementation="xla"): the same equations in one XLA op
+#   cudnn   jax.nn.dot_product_attention(implementation="cudnn"): cuDNN's fused flash attention (GPU only)
+# The two jax.nn paths have no attention-probability dropout: training differs from the reference there
+# (attention_probs_dropout_prob is not applied); evaluation is the same function.
+ATTENTION_IMPLEMENTATIONS = ("einsum", "xla", "cudnn")
+
+
+def configure_compute(model: nnx.Module, *, attention: str = "einsum", remat: bool = False) -> dict:
+    """Sets how `model` computes attention and whether each layer is rematerialised in the backward pass
+    (jax.checkpoint per layer: its activations are recomputed, not stored). Returns what the model will
+    actually use: {"attention", "attention_dropout", "remat"}. A family with its own attention (XLNet's
+    two-stream relative attention does not fit jax.nn.dot_product_attention) keeps it and says so."""
+    if attention not in ATTENTION_IMPLEMENTATIONS:
+        raise ValueError(f"attention implementation {attention!r} is not one of "
+                         f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
+    for _, module in model.iter_modules():
+        if hasattr(module, "attention_implementation"):
+            module.attention_implementation = attention
+        if hasattr(module, "remat"):
+            module.remat = bool(remat)
+    return compute_settings(model)
+
+
+def compute_settings(model: nnx.Module) -> dict:
+    """What `model` computes with, read back from its modules (results.json `compute`)."""
+    used = {m.attention_implementation for _, m in model.iter_modules() if hasattr(m, "attention_implementation")}
+    remat = {m.remat for _, m in model.iter_modules() if hasattr(m, "remat")}
+    attention = "/".join(sorted(used)) or "own"   # own: XLNet's relative attention, written out, with dropout
+    return {"attention": attention, "attention_dropout": attention in ("einsum", "own"), "remat": any(remat)}
+
+
+def call_layer(layer: nnx.Module, remat: bool, *args):
+    """`layer(*args)`, rematerialised (nnx.remat = jax.checkpoint) when `remat`: the same values, the
+    layer's activations recomputed in the backward pass instead of kept (dropout keys included)."""
+    if not remat:
+        return layer(*args)
+    return nnx.remat(lambda module, *a: module(*a))(layer, *args)
 
 
 def attention_bias(attention_mask: jax.Array, dtype) -> jax.Array:

@@ -237,6 +237,7 @@ class XLNetModel(PretrainedModel):
         self.word_embedding = mu.embed(config.vocab_size, config.d_model, std=std, dtype=dtype, rngs=rngs)
         self.mask_emb = _param((1, 1, config.d_model), std, rngs)  # query-stream input; kept so checkpoints map
         self.layer = nnx.List([XLNetLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.n_layer)])
+        self.remat = False   # jax.checkpoint each layer (modeling_utils.configure_compute)
 
     def relative_positional_encoding(self, qlen: int, klen: int, bsz: int) -> jax.Array:
         """Sinusoids of the distances klen, ..., -qlen + 1 ("bi") or klen, ..., 0 ("uni"): (P, R, d_model).
@@ -288,7 +289,7 @@ class XLNetModel(PretrainedModel):
         pos_emb = mu.dropout(self.relative_positional_encoding(qlen, qlen, bsz), self.dropout_rate, rngs)
         mask = self.attention_mask(attention_mask, qlen)
         for layer in self.layer:
-            h = layer(h, pos_emb, seg_diff, mask, rngs)
+            h = mu.call_layer(layer, self.remat, h, pos_emb, seg_diff, mask, rngs)
         return mu.dropout(h, self.dropout_rate, rngs)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, dropout_rng=None,
