@@ -93,14 +93,15 @@ def train_flops(config: dict, seq_len: int, head: str | None = None, num_labels:
 # ---------------------------------------------------------------------------------------------------
 # Device peaks, dense (no sparsity), from the vendors' datasheets. Keys are matched as lower-case
 # substrings of jax's `device.device_kind`, most specific first. "float32" is the plain FP32 rate: XLA
-# with matmul precision "highest" does not use TF32 tensor cores.
+# with matmul precision "highest" (precision: fp32) does not use TF32 tensor cores; "tensorfloat32" is the
+# dense TF32 tensor-core rate (precision: tf32).
 
 PEAK_FLOPS: list[tuple[str, dict[str, float]]] = [
-    ("h100 pcie", {"bfloat16": 756e12, "float32": 51e12}),
-    ("h100", {"bfloat16": 989e12, "float32": 67e12}),    # SXM
-    ("h200", {"bfloat16": 989e12, "float32": 67e12}),
-    ("a100", {"bfloat16": 312e12, "float32": 19.5e12}),
-    ("l4", {"bfloat16": 121e12, "float32": 30.3e12}),
+    ("h100 pcie", {"bfloat16": 756e12, "tensorfloat32": 378e12, "float32": 51e12}),
+    ("h100", {"bfloat16": 989e12, "tensorfloat32": 495e12, "float32": 67e12}),    # SXM
+    ("h200", {"bfloat16": 989e12, "tensorfloat32": 495e12, "float32": 67e12}),
+    ("a100", {"bfloat16": 312e12, "tensorfloat32": 156e12, "float32": 19.5e12}),
+    ("l4", {"bfloat16": 121e12, "tensorfloat32": 60e12, "float32": 30.3e12}),
     ("a10g", {"bfloat16": 70e12, "float32": 35e12}),
     ("tpu v4", {"bfloat16": 275e12}),
     ("tpu v5 lite", {"bfloat16": 197e12}),

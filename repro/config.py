@@ -193,7 +193,13 @@ class Config:
     intermediate: TrainingConfig = TrainingConfig()
     target: TrainingConfig = TrainingConfig()
     eval: EvalConfig = EvalConfig()
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # fp32: float32 with full-float32 matmuls on every backend; tf32: float32 with TF32 matmuls on NVIDIA GPUs;
+    # bf16: bfloat16 compute over float32 master weights (repro.training.precision has the table).
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    # BERT/RoBERTa/XLM-R attention: einsum (written out, with attention-probability dropout), or
+    # jax.nn.dot_product_attention's xla / cudnn (fused; no attention-probability dropout). XLNet keeps its own.
+    attention: Literal["einsum", "xla", "cudnn"] = "einsum"
+    remat: bool = False                      # recompute each layer's activations in the backward pass
     # A non-finite loss or gradient norm stops the phase at that step (the last good checkpoint is kept). stop:
     # the cell fails (exit 1; the grid goes on). record: the cell's diverged.json says where, the grid counts it
     # finished, and the report lists it as diverged; never a score.

@@ -136,6 +136,18 @@ class Environment:
 
 
 @dataclasses.dataclass(frozen=True)
+class Compute:
+    """How the cell computed (repro.training.precision.record): read back from jax and the model."""
+
+    precision: str                   # the config's fp32 | tf32 | bf16
+    compute_dtype: str               # float32 | bfloat16 (parameters stay float32)
+    matmul_precision: str            # jax_default_matmul_precision in effect: highest | tensorfloat32 | default
+    attention: str = "einsum"        # einsum | xla | cudnn | own (XLNet's)
+    attention_dropout: bool = True   # false on jax.nn.dot_product_attention's path
+    remat: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class CellResults:
     schema_version: int
     cell_id: str
@@ -155,6 +167,7 @@ class CellResults:
     training: Training
     inference: Inference
     environment: Environment
+    compute: Compute | None = None   # absent from results written before issue 33
     intermediate_task: str | None = None
     setting: Setting | None = None   # null outside the seed study's six settings
     eval_split: str | None = None

@@ -23,7 +23,7 @@ from flax import nnx
 import data_prep as dp
 import flax_models as fm
 from repro import config
-from repro.training import distributed, inference
+from repro.training import distributed, inference, precision
 from repro.study import control, inputs, retrieval
 from repro import rundir
 from repro.training import steps
@@ -239,7 +239,8 @@ def run_cell(cfg: Config, mesh=None) -> CellResults:
         if distributed.is_main():
             _set_aside_invalid_results(out / RESULTS_NAME)
         try:
-            return _run_cell(cfg, out, mesh)
+            with precision.scope(cfg.precision):   # what every jitted step of the cell lowers to
+                return _run_cell(cfg, out, mesh)
         except NonFiniteLossError as e:
             if cfg.on_divergence != "record":
                 raise
@@ -373,6 +374,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
                                                 dtype, mesh),
         "checkpoint": result.checkpoint,
         "environment": environment(),
+        "compute": precision.record(cfg.precision, fm.compute_settings(model)),
         "train_size": cfg.target.max_train_examples,
         "eval_examples": {lang: len(examples) for lang, examples in test.items()},
         "predictions": PREDICTIONS_NAME,

@@ -132,6 +132,7 @@ def build_model(cfg: Config, head, num_labels, tokenizer):
                              f"{' '.join(str(e).split())[:300]}") from e
     if model.family != m.family:
         raise ConfigError(f"config: models.{cfg.cell.model}.family={m.family!r} but the model is a {model.family}")
+    fm.configure_compute(model, attention=cfg.attention, remat=cfg.remat)
     info = getattr(model, "loading_info", None)
     if info is not None and info.missing:
         log.info("%s: %d parameters not in %s, initialised at random: %s", cfg.cell.model, len(info.missing),

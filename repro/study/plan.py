@@ -199,7 +199,9 @@ def _checkpoint_config(name: str, name_or_path: str) -> tuple[dict, str]:
 def device(name: str, precision: str, mfu: float, peak: float | None = None) -> Device:
     if not 0 < mfu <= 1:
         raise ConfigError(f"plan: --mfu {mfu} must be in (0, 1]")
-    dtype = "bfloat16" if precision == "bf16" else "float32"
+    from repro.training.precision import PEAK_DTYPE
+
+    dtype = PEAK_DTYPE[precision]
     peak = peak or fl.peak_flops(name, dtype)
     if peak is None:
         known = ", ".join(k for k, p in fl.PEAK_FLOPS if dtype in p)

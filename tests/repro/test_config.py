@@ -46,7 +46,7 @@ def test_overrides_are_yaml_scalars_and_dump_round_trips():
 
 @pytest.mark.parametrize("override, needle", [
     ("target.lr=1", "unknown key 'target.lr'"),
-    ("precision=fp16", "precision='fp16' must be one of fp32, bf16"),
+    ("precision=fp16", "precision='fp16' must be one of fp32, tf32, bf16"),
     ("target.batch_size=-4", "target.batch_size=-4 must be > 0"),
     ("target.optimizer.learning_rate=fast", "target.optimizer.learning_rate='fast'"),
     ("grid.models=[gpt-tiny]", "'gpt-tiny' is not one of models"),
