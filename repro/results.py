@@ -247,8 +247,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text())
     except OSError as e:
         raise ResultsError(f"{path}: cannot read ({e.strerror or e})") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{path}: malformed JSON ({e})") from e
+    except (ValueError, RecursionError) as e:   # not UTF-8, not JSON, nested too deep, a 5000-digit number
+        raise ResultsError(f"{path}: malformed JSON ({' '.join(str(e).split())[:200]})") from e
 
 
 def load_cell(path: str | Path) -> CellResults:

@@ -70,8 +70,10 @@ def damage(step_dir: Path) -> str | None:
         expected = json.loads((step_dir / CHECKSUMS).read_text())
     except FileNotFoundError:
         return f"no {CHECKSUMS} (the save did not finish)"
-    except (OSError, ValueError) as e:
-        return f"{CHECKSUMS} unreadable ({e})"
+    except (OSError, ValueError, RecursionError) as e:
+        return f"{CHECKSUMS} unreadable ({' '.join(str(e).split())[:200]})"
+    if not isinstance(expected, dict) or not all(isinstance(v, str) for v in expected.values()):
+        return f"{CHECKSUMS} is not an object of file -> sha256"
     present = {str(p.relative_to(step_dir)) for p in _files(step_dir)}
     for name, digest in sorted(expected.items()):
         if name not in present:

@@ -122,7 +122,7 @@ class _TrainLog:
                 try:
                     record = json.loads(ln)
                     step = int(record["step"])
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, OverflowError, RecursionError):   # torn or hostile
                     if ln.strip():
                         log.warning("%s:%d: skipped a torn line (%d characters)", path, n, len(ln))
                     continue
