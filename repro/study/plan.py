@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -186,7 +185,7 @@ def _checkpoint_config(name: str, name_or_path: str) -> tuple[dict, str]:
             raise ConfigError(f"plan: models.{name}: {' '.join(str(e).split())}") from e
     try:
         from huggingface_hub import hf_hub_download
-        return json.loads(Path(hf_hub_download(name_or_path, "config.json")).read_text()), ""
+        return read_config(hf_hub_download(name_or_path, "config.json")), ""   # bounded, errors name the file
     except (OSError, ValueError) as e:   # offline / not cached / unreachable (huggingface_hub's are OSErrors)
         if name_or_path in known_sizes.MODEL_CONFIGS:
             return dict(known_sizes.MODEL_CONFIGS[name_or_path]), "model config from known_sizes; "
