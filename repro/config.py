@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from repro import typed
+from repro import config_bounds, safe_yaml, typed
 from repro.errors import ConfigError, did_you_mean
 
 
@@ -405,6 +405,7 @@ def _check(obj, prefix: str) -> None:
             raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models"
                               f"{did_you_mean(obj.cell.model, obj.models)}: {', '.join(obj.models)}")
         _check_per_target(obj)
+    config_bounds.check(obj, prefix)   # every number finite and in its range (after the checks above)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -414,10 +415,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"config: override {text!r} has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"config: override {key}={raw!r} is not a YAML value") from None
+    try:   # bounded: no anchors or aliases (a "billion laughs" override), no deep nesting (repro.safe_yaml)
+        value = safe_yaml.load(raw, f"override {key}") if raw.strip() else None
+    except safe_yaml.NotYAML:
+        raise ConfigError(f"config: override {key}={config_bounds.short(raw)} is not a YAML value") from None
     return key.split("."), value
 
 
@@ -467,12 +468,7 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
         shipped = bundled.names()
         hint = f"{did_you_mean(path.stem, shipped)} (shipped presets: {', '.join(shipped)})" if shipped else ""
         raise ConfigError(f"config: cannot read {path}: {e.strerror}{hint}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config: {path}{where} is not valid YAML") from None
+    data = safe_yaml.load(text, str(path)) or {}   # one line naming the file and line; no alias bombs
     return from_dict(apply_overrides(data, list(overrides)))
 
 

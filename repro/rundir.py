@@ -87,11 +87,13 @@ def claim_folder(folder: Path, snapshot: dict, what: str, *, writer: bool = True
     """
     import yaml
 
+    from repro import safe_yaml
+
     path = folder / "config.yaml"
     if path.exists():
         try:
-            old = semantic(yaml.safe_load(path.read_text()) or {})
-        except (OSError, yaml.YAMLError) as e:
+            old = semantic(safe_yaml.load(path.read_text(), str(path)) or {})   # bounded: no alias bombs
+        except (OSError, ValueError) as e:   # safe_yaml.UnsafeYAML is a ValueError; so is a non-UTF-8 byte
             raise OutputDirError(f"{path} cannot be read ({' '.join(str(e).split())[:200]}); delete it if "
                                  f"{folder} holds nothing you need") from e
         if old == semantic(snapshot):

@@ -92,7 +92,10 @@ class _Converter:
                     pass
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.fail(f"{key}={value!r} must be a number")
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:   # an integer past float's range (10**400): no number a key can mean
+                raise self.fail(f"{key}=<an integer of {value.bit_length()} bits> is too large for a number") from None
         if tp is str:
             if not isinstance(value, str):
                 raise self.fail(f"{key}={value!r} must be a string")
