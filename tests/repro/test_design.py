@@ -230,3 +230,38 @@ def test_retrieval_targets_have_no_size_axis_and_no_target_phase(tmp_path):
     costs = {p.run: p for p in plan.plan_grid(cfg)}
     r = costs["bert-tiny__int-none__tgt-synth_retrieval__seed0"]
     assert (r.kind, r.basis, r.steps, r.flops) == ("target", "none", 0, 0)
+
+
+# ---- matched pairings ---------------------------------------------------------------------------------
+
+def test_the_paper_preset_pairs_each_target_with_its_own_intermediate_task():
+    """The primary analysis: each target with none, the intermediate task of its type (the seed study's IMDB for
+    sentiment, MNLI for inference, QQP for similarity; SQuAD for QA and retrieval, SocialIQA for XCOPA) and that
+    task's compute-matched control; the full cross stays one override away (grid.analysis=cross)."""
+    from repro.study import known_sizes
+
+    cfg = config.load(PAPER)
+    by_type = {"sentiment": "imdb", "classification": "mnli", "similarity": "qqp"}
+    for target, paired in cfg.grid.pairings.items():
+        task = dp.get_task(target)
+        if task.setting:
+            assert paired == by_type[task.setting[0]], target
+        elif task.kind in ("qa", "retrieval"):
+            assert paired == "squad", target
+    assert cfg.grid.pairings["xcopa"] == "siqa" and set(cfg.grid.pairings) == set(cfg.grid.target_tasks)
+    arms = collections.defaultdict(set)
+    for c in cfg.cells():
+        arms[c.cell.target_task].add((c.cell.intermediate_task, c.cell.control_for))
+    assert {t: a for t, a in arms.items()} == {
+        t: {("none", None), (p, None), ("control", p)} for t, p in cfg.grid.pairings.items()}
+    # The seed study's regime at the low size: every paired intermediate set is >= 10x the 1,000 target examples.
+    low = min(n for n in cfg.grid.train_sizes if n != "all")
+    assert all(known_sizes.TRAIN_EXAMPLES[(p, "train", "en")].examples >= 10 * low for p in cfg.grid.pairings.values())
+    assert {name: m.languages for name, m in cfg.models.items()} == {
+        "mbert": "multilingual", "xlm-roberta-base": "multilingual", "xlnet-base": "english", "bert-base": "english",
+        "roberta-base": "english"}
+    cross = config.load(PAPER, ["grid.analysis=cross", "grid.models=[mbert]", "grid.seeds=[0]", "grid.train_sizes=[]"])
+    assert {(c.cell.intermediate_task, c.cell.target_task) for c in cross.cells()} == {
+        (i, t) for i in cross.grid.intermediate_tasks for t in cross.grid.target_tasks}
+    with pytest.raises(config.ConfigError, match="grid.pairings has no entry for target 'siqa'"):
+        config.load(PAPER, ["grid.target_tasks=[xnli, siqa]"])

@@ -17,6 +17,8 @@ from tests.repro.conftest import SMALL_CELLS, small_grid_overrides
 from tests.support.cli import ROOT, SMOKE, cli, results
 
 PAPER = ROOT / "configs" / "paper.yaml"
+# The paper preset without its matched pairings and size axis: one cell per model x task x seed.
+CROSS = ("grid.analysis=cross", "grid.train_sizes=[]")
 COUNTERS = ("train_examples", "epochs", "steps", "tokens", "flops")
 
 
@@ -55,15 +57,20 @@ def test_plan_counts_are_the_results_counters_of_the_grid(small_grid):
 def test_paper_plan_prints_every_run_and_the_total_on_h100():
     r = cli("plan", PAPER, "--device", "h100", "--mfu", "0.4")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "total: 720 cells and 45 intermediate runs (each counted once)" in r.stdout
+    # Matched pairings: 13 targets x {none, paired task, control} x 3 seeds x 5 models, 2 train sizes (tatoeba 1);
+    # 10 intermediate runs (5 paired tasks and their controls) per model and seed.
+    assert "total: 1125 cells and 150 intermediate runs (each counted once)" in r.stdout
     assert "on h100 at 67 TFLOP/s peak x MFU 0.4" in r.stdout   # the preset is fp32
     lines = r.stdout.splitlines()
-    assert sum("__tgt-" in ln and " target " in ln for ln in lines) == 720
-    assert sum(" intermediate (12 cells) " in ln for ln in lines) == 45
+    assert sum("__tgt-" in ln and " target " in ln for ln in lines) == 1125
+    shared = {n: sum(f" intermediate ({n} cells) " in ln for ln in lines) for n in (2, 4, 7, 8)}
+    assert shared == {2: 30, 4: 60, 7: 30, 8: 30}   # siqa; imdb, qqp; squad (+ tatoeba); mnli (x 2: the controls)
+    assert sum("__int-control-" in ln and " intermediate (" in ln for ln in lines) == 75
+    assert sum("__tgt-tatoeba" in ln and "retrieval: no training" in ln for ln in lines) == 45
 
 
 def test_sizes_are_priced_as_the_run_would_count_them():
-    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[mnli]", "grid.target_tasks=[xcopa]",
+    cfg = config.load(PAPER, [*CROSS, "grid.models=[mbert]", "grid.intermediate_tasks=[mnli]", "grid.target_tasks=[xcopa]",
                          "grid.seeds=[0]"])
     inter, target = plan.plan_grid(cfg, "sizes")
     mbert = known_sizes.MODEL_CONFIGS["bert-base-multilingual-cased"]
@@ -78,7 +85,7 @@ def test_sizes_are_priced_as_the_run_would_count_them():
 
 
 def test_phase_limits_apply_to_the_known_sizes():
-    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli]",
+    cfg = config.load(PAPER, [*CROSS, "grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli]",
                          "grid.seeds=[0]", "target.max_train_examples=1000", "target.max_steps=20"])
     (p,) = plan.plan_grid(cfg, "sizes")
     assert (p.examples, p.steps, p.epochs) == (1000, 20, round(20 / 32, 4))
@@ -87,7 +94,7 @@ def test_phase_limits_apply_to_the_known_sizes():
 
 
 def test_a_split_of_unknown_size_is_left_out_and_said_so():
-    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli, pawsx]",
+    cfg = config.load(PAPER, [*CROSS, "grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.target_tasks=[xnli, pawsx]",
                          "grid.seeds=[0]", "target.train_split=dev"])
     phases = plan.plan_grid(cfg, "sizes")
     assert {p.basis for p in phases} == {"unknown"} and plan.total(phases) == 0

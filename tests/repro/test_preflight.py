@@ -130,21 +130,30 @@ PAPER = SMOKE.parent / "paper.yaml"
 
 
 def test_the_paper_grid_passes_against_the_hub_with_the_real_schemas(tmp_path):
-    """All 720 cells: 5 hub models, 12 targets, 3 intermediate tasks, on datasets served with their real
-    schemas (tests/support/hub_standin): nothing but the languages google/xtreme lacks, skipped and recorded."""
+    """All 1,125 cells (5 hub models; 13 targets, each with none, its matched intermediate task and the control
+    arm; 2 train sizes, retrieval 1; 3 seeds) on datasets served with their real schemas
+    (tests/support/hub_standin): nothing but the languages google/xtreme lacks, skipped and recorded."""
     from tests.support import hub_standin
 
     cfg = config.load(PAPER, [f"output_dir={tmp_path}"])
+    cells = cfg.cells()
+    assert len(cells) == 1125
     with hub_standin.serve():
-        found = preflight.run(cfg.cells())
+        found = preflight.run(cells)
     assert not preflight.blocking(found), preflight.report(found)
     notes = [f for f in found if f.status == "note"]
     found = [f for f in found if f.status != "note"]
-    assert {(f.item.name, f.item.language) for f in found} == {("udpos", lang) for lang in ("lt", "pl", "uk", "wo", "ro")}
-    assert {f.status for f in found} == {"skipped"} and all(len(f.cells) == 60 for f in found)
-    # MNLI -> XNLI trains XNLI's own English training data twice: noted, not blocking
-    assert [(f.item.name, len(f.cells)) for f in notes] == [("mnli->xnli", 15)]
-    assert "392,702" in notes[0].why
+    missing = {"udpos": ("lt", "pl", "uk", "wo", "ro"), "tatoeba": ("az", "lt", "pl", "uk", "ro")}
+    assert {(f.item.name, f.item.language) for f in found} == {(t, lang) for t, langs in missing.items() for lang in langs}
+    assert {f.status for f in found} == {"skipped"}
+    assert {len(f.cells) for f in found if f.item.name == "udpos"} == {5 * 3 * 3 * 2}
+    assert {len(f.cells) for f in found if f.item.name == "tatoeba"} == {5 * 3 * 3}
+    # MNLI -> XNLI and SQuAD -> XQuAD/MLQA train the target's own English data twice (their controls too):
+    # noted, not blocking
+    assert {f.item.name for f in notes} == {"mnli->xnli", "control->xnli", "squad->xquad", "control->xquad",
+                                           "squad->mlqa", "control->mlqa"}
+    assert all(len(f.cells) == 5 * 3 * 2 for f in notes)
+    assert "392,702" in next(f.why for f in notes if f.item.name == "mnli->xnli")
 
 
 def test_the_paper_grid_offline_says_what_it_could_not_check(tmp_path):

@@ -19,6 +19,8 @@ from tests.repro.conftest import SMALL_CELLS, small_grid_overrides
 from tests.support.cli import ROOT, SMOKE, best_params, cli, env, results, snapshot
 
 PAPER = ROOT / "configs" / "paper.yaml"
+# The paper preset without its matched pairings and size axis: one cell per model x task x seed.
+CROSS = ("grid.analysis=cross", "grid.train_sizes=[]")
 
 
 # ---- which shard ----------------------------------------------------------------------------------
@@ -86,13 +88,18 @@ def test_paper_shards_keep_intermediate_runs_whole_and_balance_flops():
     parts = shards.split(cells, phases, 8)
     owner = {c: p["index"] for p in parts for c in p["cells"]}
     assert sorted(owner) == sorted(c.cell_id for c in cells)                      # every cell once
-    assert sum(len(p["cells"]) for p in parts) == 720
+    assert sum(len(p["cells"]) for p in parts) == 1125
     units: dict[str, list[str]] = {}
     for cell in cells:
         units.setdefault(shards.unit_of(cell), []).append(cell.cell_id)
-    assert len(units) == 45 + 180                      # intermediate runs, and the cells without one
+    # 5 models x 3 seeds x 10 intermediate runs (5 paired tasks and their controls), and the cells without one
+    # (12 trained targets x 2 sizes + tatoeba)
+    assert len(units) == 150 + 375
+    # cells sharing a run: mnli 4 targets x 2 sizes, squad 3 x 2 + tatoeba, imdb and qqp 2 x 2, siqa 1 x 2
+    sharing = {"mnli": 8, "squad": 7, "imdb": 4, "qqp": 4, "siqa": 2}
     for unit, members in units.items():                # a unit lies in one shard
-        assert len(members) == (12 if "__tgt-" not in unit else 1)
+        task = unit.split("__int-")[1].split("__")[0].removeprefix("control-") if "__tgt-" not in unit else None
+        assert len(members) == (sharing[task] if task else 1), unit
         assert len({owner[c] for c in members}) == 1, unit
     loads = [p["flops"] for p in parts]
     assert sum(loads) == plan.total(phases)
@@ -101,7 +108,7 @@ def test_paper_shards_keep_intermediate_runs_whole_and_balance_flops():
 
 
 def test_an_unpriced_unit_costs_the_mean():
-    cfg = config.load(PAPER, ["grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.seeds=[0]",
+    cfg = config.load(PAPER, [*CROSS, "grid.models=[mbert]", "grid.intermediate_tasks=[none]", "grid.seeds=[0]",
                          "grid.target_tasks=[xnli, pawsx, xcopa]"])
     cells = cfg.cells()
     phases = plan.plan_grid(cfg, "sizes", cells)
