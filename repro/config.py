@@ -208,6 +208,9 @@ class Config:
     report: ReportConfig = ReportConfig()
     # Persistent XLA compilation cache shared by the cells of a grid (None = off).
     compilation_cache_dir: str | None = None
+    # Tokenized features, built once and shared by every cell, seed and shard (repro.study.feature_cache;
+    # None = <output_dir>/features). Content-keyed: a folder may be shared by several runs.
+    feature_cache_dir: str | None = None
     # Target task -> {target: {...}, eval: {...}}: merged into the cells of that target (e.g. a QA target's
     # smaller batch). A cell's config.yaml holds the merged values and an empty per_target.
     per_target: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

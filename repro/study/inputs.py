@@ -231,10 +231,26 @@ def load_split(cfg: Config, task, split: str, language: str, max_examples: int |
                               f"{split}/{language} has {len(examples)} examples")
         held = set(random.Random(HOLDOUT_SEED).sample(range(len(examples)), holdout))
         examples = [e for i, e in enumerate(examples) if (i in held) == (part == "held")]
-    if max_examples is not None and len(examples) > max_examples:
+    sampled = max_examples is not None and len(examples) > max_examples
+    if sampled:
         keep = sorted(random.Random(seed).sample(range(len(examples)), max_examples))
         examples = [examples[i] for i in keep]
-    return dp.Split(examples, dropped)
+    split_examples = dp.Split(examples, dropped)
+    # What was selected, for the feature cache's index (`repro preflight` says whether it is cached).
+    split_examples.selection = selection(cfg, task, split, language, max_examples, holdout=holdout, part=part,
+                                         for_eval=for_eval)
+    return split_examples
+
+
+def selection(cfg: Config, task, split: str, language: str, max_examples: int | None, *,
+              holdout: int | None = None, part: str = "all", for_eval: bool = False) -> dict:
+    """The arguments of `load_split` that decide which examples it returns."""
+    return {"source": cfg.data.source, "data_dir": cfg.data.data_dir, "task": task.name, "split": split,
+            "language": language, "max_examples": max_examples, "holdout": holdout,
+            "part": part if holdout else "all",
+            # the seed draws the sample, and the synthetic source's examples themselves
+            "seed": (EVAL_SUBSET_SEED if for_eval else cfg.cell.seed)
+            if max_examples is not None or cfg.data.source == "synthetic" else None}
 
 
 # The held-out dev sample of `dev_from_train` is the same for every cell and seed.
@@ -252,7 +268,13 @@ def buckets(cfg: Config, length: int) -> tuple[int, ...] | None:
 
 
 def featurize(cfg: Config, task, examples, tokenizer):
-    return dp.featurize(task, examples, tokenizer, max_length=max_length(cfg, task))
+    """The features of `examples`, from the run's feature cache (built there the first time)."""
+    from repro.study import feature_cache
+
+    return feature_cache.FeatureCache(feature_cache.cache_root(cfg)).features(
+        task, examples, tokenizer, max_length(cfg, task), selection=getattr(examples, "selection", None),
+        label=f"{task.name} {examples.selection['split']}/{examples.selection['language']}"
+        if getattr(examples, "selection", None) else "")
 
 
 def phase_hparams(phase: TrainingConfig, task) -> dict:

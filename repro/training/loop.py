@@ -68,18 +68,21 @@ _STEP_CACHE: dict = {}
 class _Compiled:
     """A jitted train_step with a trace counter (one trace = one compilation)."""
 
-    def __init__(self, graphdef, rest, kind, spec: steps.OptimizerSpec, mesh):
+    def __init__(self, graphdef, rest, kind, structure: steps.OptimizerSpec, mesh):
         self.traces = 0
 
         def count():
             self.traces += 1
 
-        self.tx = steps.make_optimizer(spec)
+        self.tx = steps.make_optimizer(structure)   # for `init` only: the state's shapes do not depend on HPARAMS
         self.replicated = distributed.replicated(mesh)
         self.batch_sharding = distributed.batch_sharding(mesh)
-        fn = steps.make_train_step(graphdef, rest, kind, self.tx, steps.lr_schedule(spec), spec.accumulation, count)
+        fn = steps.make_train_step(graphdef, rest, kind, None, None, structure.accumulation, count,
+                                   structure=structure)
+        # train_step(state, batch, hp): hp = steps.optimizer_hparams(spec), arrays, so a phase with another
+        # learning rate or length reuses this executable
         self.train_step = jax.jit(fn, donate_argnums=0,
-                                  in_shardings=(self.replicated, self.batch_sharding),
+                                  in_shardings=(self.replicated, self.batch_sharding, self.replicated),
                                   out_shardings=(self.replicated, self.replicated))
         self.eval_step = jax.jit(steps.make_eval_step(graphdef, rest, kind),
                                  in_shardings=(self.replicated, self.batch_sharding),
@@ -87,9 +90,10 @@ class _Compiled:
 
 
 def compiled_steps(graphdef, rest, kind: str, spec: steps.OptimizerSpec, mesh) -> _Compiled:
-    key = (graphdef, str(jax.tree_util.tree_structure(rest)), kind, spec, mesh)
+    structure = steps.optimizer_structure(spec)
+    key = (graphdef, str(jax.tree_util.tree_structure(rest)), kind, structure, mesh)
     if key not in _STEP_CACHE:
-        _STEP_CACHE[key] = _Compiled(graphdef, rest, kind, spec, mesh)
+        _STEP_CACHE[key] = _Compiled(graphdef, rest, kind, structure, mesh)
     return _STEP_CACHE[key]
 
 
@@ -198,6 +202,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     graphdef, params, rest = steps.split_model(model)
     comp = compiled_steps(graphdef, rest, plan.kind, spec, mesh)
     traces_before = comp.traces
+    hparams = jax.device_put(steps.optimizer_hparams(spec), comp.replicated)
 
     params = jax.device_put(params, comp.replicated)
     state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": comp.tx.init(params),
@@ -302,7 +307,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     inputs = _model_inputs(batch, plan.kind)
                     global_batch = distributed.global_batch(inputs, comp.batch_sharding)
                     traces, t = comp.traces, time.perf_counter()
-                    state, metrics = comp.train_step(state, global_batch)
+                    state, metrics = comp.train_step(state, global_batch, hparams)
                     compiled = comp.traces != traces
                     if compiled:
                         jax.block_until_ready(metrics)

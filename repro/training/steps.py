@@ -20,6 +20,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -98,15 +99,38 @@ class OptimizerSpec:
     eps: float = 1e-8
 
 
+# What differs between the cells of a grid (rate, decay, warm-up and phase length) enters the train step as
+# arrays, not as constants of its closure: cells with the same model, head, shapes and optimiser structure
+# (clipping, accumulation, Adam's betas and eps) share one executable, traced and compiled once a process.
+HPARAMS = ("learning_rate", "weight_decay", "warmup_updates", "total_updates")
+
+
+def optimizer_hparams(spec: OptimizerSpec) -> dict:
+    """The spec's traced hyper-parameters, as the arrays the train step takes."""
+    return {"learning_rate": np.float32(spec.learning_rate), "weight_decay": np.float32(spec.weight_decay),
+            "warmup_updates": np.int32(int(spec.warmup_fraction * spec.total_updates)),
+            "total_updates": np.int32(spec.total_updates)}
+
+
+def optimizer_structure(spec: OptimizerSpec) -> OptimizerSpec:
+    """The part of the spec an executable depends on (the traced hyper-parameters zeroed)."""
+    return dataclasses.replace(spec, learning_rate=0.0, weight_decay=0.0, warmup_fraction=0.0, total_updates=1)
+
+
+def lr_at(hp: dict, count):
+    """Linear warm-up over `warmup_updates` then linear decay to 0 at `total_updates`; the same float32
+    operations as optax.join_schedules of two optax.linear_schedules, so the same bits (test_steps)."""
+    lr, warmup, total = hp["learning_rate"], hp["warmup_updates"], hp["total_updates"]
+    up_steps = jnp.maximum(warmup, 1)
+    decay_steps = jnp.maximum(total - warmup, 1)
+    up = (0.0 - lr) * (1 - jnp.clip(count, 0, up_steps) / up_steps) + lr
+    down = (lr - 0.0) * (1 - jnp.clip(count - warmup, 0, decay_steps) / decay_steps) + 0.0
+    return jnp.where(count < warmup, up, down)
+
+
 def lr_schedule(spec: OptimizerSpec) -> optax.Schedule:
-    warmup = int(spec.warmup_fraction * spec.total_updates)
-    decay = max(spec.total_updates - warmup, 1)
-    return optax.join_schedules(
-        [optax.linear_schedule(0.0, spec.learning_rate, max(warmup, 1)) if warmup else
-         optax.constant_schedule(spec.learning_rate),
-         optax.linear_schedule(spec.learning_rate, 0.0, decay)],
-        boundaries=[warmup],
-    )
+    hp = optimizer_hparams(spec)
+    return lambda count: lr_at(hp, count)
 
 
 def decay_mask(params):
@@ -117,12 +141,14 @@ def decay_mask(params):
     return jax.tree_util.tree_map_with_path(keep, params)
 
 
-def make_optimizer(spec: OptimizerSpec) -> optax.GradientTransformation:
+def make_optimizer(spec: OptimizerSpec, hp: dict | None = None) -> optax.GradientTransformation:
+    """The optimiser of `spec`; `hp` (traced arrays inside a step) replaces the spec's HPARAMS."""
+    hp = optimizer_hparams(spec) if hp is None else hp
     parts = []
     if spec.clip_norm > 0:
         parts.append(optax.clip_by_global_norm(spec.clip_norm))
-    parts.append(optax.adamw(lr_schedule(spec), b1=spec.b1, b2=spec.b2, eps=spec.eps,
-                             weight_decay=spec.weight_decay, mask=decay_mask))
+    parts.append(optax.adamw(lambda count: lr_at(hp, count), b1=spec.b1, b2=spec.b2, eps=spec.eps,
+                             weight_decay=hp["weight_decay"], mask=decay_mask))
     tx = optax.chain(*parts)
     if spec.accumulation > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=spec.accumulation)
@@ -149,13 +175,20 @@ def _forward(graphdef, rest, params, batch, dropout_rng):
                  dropout_rng=dropout_rng)
 
 
-def make_train_step(graphdef, rest, kind: str, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, accumulation: int, on_trace: Callable[[], None] | None = None):
-    """The pure `train_step(state, batch) -> (state, metrics)` (not yet jitted)."""
+def make_train_step(graphdef, rest, kind: str, tx: optax.GradientTransformation | None,
+                    schedule: optax.Schedule | None, accumulation: int, on_trace: Callable[[], None] | None = None,
+                    structure: OptimizerSpec | None = None):
+    """The pure `train_step(state, batch) -> (state, metrics)` (not yet jitted); with `structure` (and no tx,
+    schedule) `train_step(state, batch, hp)`, the optimiser built inside from the arrays `hp`
+    (`optimizer_hparams`), so that one executable serves every learning rate and phase length."""
 
-    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    def train_step(state: TrainState, batch: dict, hp: dict | None = None) -> tuple[TrainState, dict]:
         if on_trace is not None:
             on_trace()  # runs at trace time only: counts compilations
+        tx_, schedule_ = tx, schedule
+        if structure is not None:
+            tx_ = make_optimizer(structure, hp)
+            schedule_ = lambda count: lr_at(hp, count)  # noqa: E731
         dropout_rng = jax.random.fold_in(state["rng"], state["step"])
 
         def loss_of(params):
@@ -163,12 +196,12 @@ def make_train_step(graphdef, rest, kind: str, tx: optax.GradientTransformation,
             return task_loss(kind, out, batch)
 
         (loss, sums), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        updates, opt_state = tx_.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         real = batch["example_mask"] > 0
         mask = batch["attention_mask"].reshape(real.shape[0], -1)
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
-                   "learning_rate": schedule(state["step"] // accumulation),
+                   "learning_rate": schedule_(state["step"] // accumulation),
                    # cost accounting over the global batch: real examples and their non-padding tokens
                    "examples": real.sum(), "tokens": jnp.where(real[:, None], mask, 0).sum(), **sums}
         return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "rng": state["rng"]}, metrics
