@@ -9,6 +9,8 @@
     python -m repro table RESULTS_DIR                 one line per finished cell, as plain text
     python -m repro check-train-parity FOLDER [...]   our train step against a PyTorch loop (repro.training.train_parity)
     python -m repro fine-tune-parity CONFIG [a.b=v]   one cell fine-tuned both ways, dev scores (repro.study.reference_run)
+    python -m repro export CELL_DIR OUT [...]         a cell's model as a transformers folder + model card (repro.study.export)
+    python -m repro tensorboard RUN_DIR [--out DIR]   TensorBoard event files from train logs (repro.training.tracking)
 
 `run` and `grid` run the preflight of their cells first (`--no-preflight` skips it).
 
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("overrides", nargs="*", metavar="a.b=value", help="config overrides (cell.target_task=udpos, ...)")
     f.add_argument("--eval-every", type=int, default=10, help="steps between dev evaluations (default 10)")
     f.add_argument("--json", metavar="OUT", help="also write both curves and losses as JSON here")
+    _export_parser(sub)
+    _tensorboard_parser(sub)
     # The usage line names every subcommand, however many are added above.
     sub.metavar = "{" + ",".join(sub.choices) + "}"
     return p
@@ -137,6 +141,91 @@ def _train_parity_parser(sub) -> None:
                    help="per-step loss relative difference allowed (default 1e-4 float32, 3e-2 bfloat16)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", metavar="OUT", help="also write the result as JSON here")
+
+
+def _export_parser(sub) -> None:
+    s = sub.add_parser("export", help="a finished cell's fine-tuned model as a transformers folder with a model card",
+                       description="Writes OUT: config.json + model.safetensors of the cell's evaluated (best English "
+                       "dev) checkpoint, loadable by transformers' AutoModelFor<head>, its tokenizer (AutoTokenizer), "
+                       "and README.md, a model card with the hub's metadata (every language's score with its 95 %% "
+                       "interval over the evaluation examples, the intermediate task, the recipe, the version and "
+                       "commit, the data's licence). OUT must be absent, empty or a previous export; it is replaced "
+                       "as a whole. --push-to-hub uploads it (huggingface_hub; needs a token: HF_TOKEN or "
+                       "`huggingface-cli login`).")
+    s.add_argument("cell_dir", metavar="CELL_DIR", help="a finished cell's folder: RUN/cells/<cell_id>")
+    s.add_argument("out", metavar="OUT", help="the folder to write")
+    s.add_argument("--push-to-hub", metavar="REPO", help="also upload OUT to this hub model repository (user/name)")
+    s.add_argument("--private", action="store_true", help="create the hub repository private")
+
+
+def _export(args) -> int:
+    from repro.errors import UserError, one_line
+    try:
+        from repro.study import export
+        out = export.export_cell(args.cell_dir, args.out)
+    except UserError as e:
+        return _error(f"export: {one_line(e)}")
+    except OSError as e:   # a read-only or full disk: OUT is left as it was
+        return _error(f"export: cannot write {args.out}: {e.strerror or e}; OUT is unchanged")
+    print(f"export: wrote {out} (transformers folder and model card README.md)")
+    if args.push_to_hub:
+        try:
+            url = export.push_to_hub(Path(out), args.push_to_hub, private=args.private)
+        except Exception as e:  # noqa: BLE001 - hub errors (auth, network, name) are many types; one line, the export stays
+            return _error(f"export: the upload to {args.push_to_hub} failed ({one_line(e)}); {out} is written")
+        print(f"export: pushed to {args.push_to_hub} ({url})")
+    return 0
+
+
+def _tensorboard_parser(sub) -> None:
+    s = sub.add_parser("tensorboard", help="TensorBoard event files from a run's train_log.jsonl files",
+                       description="Writes TensorBoard event files (loss, learning rate, gradient norm, English dev "
+                       "scores) for every training phase under RUN_DIR that has a train_log.jsonl: into the phase's "
+                       "tensorboard/ folder where it has none (runs trained before tracking, or with "
+                       "tracking.tensorboard=false), or with --out into DIR/<phase path>/tensorboard. Runs write them "
+                       "while they train by default (tracking.tensorboard), with throughput too. Then: "
+                       "tensorboard --logdir RUN_DIR (or DIR).")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run's output folder (or any folder above train logs)")
+    s.add_argument("--out", metavar="DIR", help="write every phase's event files under DIR (absent, empty or a "
+                   "previous output of this command) instead of beside each log")
+
+
+def _tensorboard(args) -> int:
+    from repro import outputs
+    from repro.errors import OutputDirError, UserError, one_line
+    from repro.training import tracking
+    run = Path(args.run_dir)
+    try:
+        if not run.is_dir():
+            raise OutputDirError(f"RUN_DIR {run} is not a folder")
+        if args.out is None:
+            done = tracking.convert(run)
+        else:
+            out = outputs.check_output_dir(args.out, "tensorboard", sources=(run,))
+            outputs.recover(out, "tensorboard")
+            tmp = outputs.new_temp_dir(out, "tensorboard")
+            try:
+                done = tracking.convert(run, tmp)
+                outputs.replace_dir(tmp, out, "tensorboard")
+            except BaseException:
+                import shutil
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    except UserError as e:
+        return _error(f"tensorboard: {one_line(e)}")
+    except OSError as e:
+        return _error(f"tensorboard: cannot write: {e.strerror or e}")
+    if not done:
+        return _error(f"tensorboard: no train_log.jsonl under {run}")
+    for phase, folder, n in done:
+        rel = phase.relative_to(run)
+        if folder is None:
+            print(f"{rel}: has event files already (left as they are)")
+        else:
+            shown = folder if args.out is None else Path(args.out) / folder.relative_to(tmp)
+            print(f"{rel}: {n} scalars -> {shown}")
+    print(f"view: tensorboard --logdir {args.out or run}")
+    return 0
 
 
 def _quiet_transformers() -> None:
@@ -364,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_train_parity(args)
     if args.command == "fine-tune-parity":
         return _fine_tune_parity(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "tensorboard":
+        return _tensorboard(args)
     if args.command == "table":
         from repro.report import results_table
         from repro.results import ResultsError
@@ -393,6 +486,8 @@ def _train(args) -> int:
     try:
         allocator = _host_memory()   # before jax's first computation: its threads must share the main heap
         cfg = config.load(args.config, args.overrides)
+        from repro.training.tracking import check_available
+        check_available(cfg.tracking)   # tensorboardX / wandb installed, before any step
     except config.ConfigError as e:
         return _error(str(e))
     except ValueError as e:   # XT_HOST_ALLOCATOR

@@ -13,6 +13,8 @@ value; a mapping value merges into the mapping already at `a.b` (its other keys 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +107,22 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class WandbConfig:
+    project: str
+    entity: str | None = None
+    mode: Literal["online", "offline"] = "online"
+    tags: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig:
+    """Learning curves beside train_log.jsonl (repro.training.tracking); not part of what a run computes."""
+
+    tensorboard: bool = True                 # <phase>/tensorboard/ event files (tensorboardX)
+    wandb: WandbConfig | None = None         # a W&B run per phase (pip install 'xtreme-transfer[wandb]')
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportConfig:
     """What the report's verdicts are judged against (repro.report.stats), fixed before the run."""
 
@@ -137,6 +155,10 @@ class GridConfig:
     # matched: each target runs with none, control and its `pairings` entry only (the primary analysis);
     # cross: every intermediate task with every target (the secondary analysis).
     analysis: Literal["matched", "cross"] = "cross"
+    # The hyper-parameter axis (the end of this module): target.* key -> values, e.g. {target.optimizer.learning_rate:
+    # [1.0e-4, 2.0e-4]}; each cell's id ends in a tag per key (__lr1e-04); the report keeps, per model, intermediate
+    # task and target, the value with the best mean English dev score (repro.report.sweep).
+    sweep: dict[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
 
     def in_analysis(self, intermediate: str, target: str) -> bool:
         """Whether the grid runs this pairing: every one under cross; under matched, none, control and the
@@ -180,6 +202,7 @@ class CellConfig:
     seed: int | None = None
     train_size: int | Literal["all"] | None = None   # only with grid.train_sizes (the first one where unset)
     control_for: str | None = None   # the control arm's mirrored intermediate task (GridConfig.control_for)
+    sweep: dict[str, Any] | None = None   # the cell's point of grid.sweep (the first values where unset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +228,7 @@ class Config:
     # finished, and the report lists it as diverged; never a score.
     on_divergence: Literal["stop", "record"] = "stop"
     mesh: MeshConfig = MeshConfig()
+    tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     # Persistent XLA compilation cache shared by the cells of a grid (None = off).
     compilation_cache_dir: str | None = None
@@ -234,11 +258,15 @@ class Config:
             model=first(c.model, self.grid.models, "model"), intermediate_task=intermediate, target_task=target,
             seed=first(c.seed, self.grid.seeds, "seed"), train_size=size if trains_target(target) else None,
             control_for=(c.control_for or self.grid.control_for_of(target)) if intermediate == CONTROL else None,
+            sweep=c.sweep if c.sweep is not None or not (self.grid.sweep and trains_target(target))
+            else sweep_points(self.grid.sweep)[0],
         )
         if cell.model not in self.models:
             raise ConfigError(f"config: cell.model={cell.model!r} is not one of models"
                               f"{did_you_mean(cell.model, self.models)}: {', '.join(self.models)}")
         resolved = _with_target_overrides(dataclasses.replace(self, cell=cell))
+        if cell.sweep:
+            resolved = from_dict(apply_sweep(to_dict(resolved), cell.sweep))
         if cell.train_size is None:
             return resolved
         cap = None if cell.train_size == "all" else cell.train_size
@@ -258,9 +286,10 @@ class Config:
                         continue
                     for s in g.seeds:
                         for n in (g.train_sizes if trains_target(tt) else ()) or (None,):
-                            out.append(dataclasses.replace(self, cell=CellConfig(
-                                model=m, intermediate_task=it, target_task=tt, seed=s, train_size=n)
-                            ).resolved_cell())
+                            for point in sweep_points(g.sweep if trains_target(tt) else {}):
+                                out.append(dataclasses.replace(self, cell=CellConfig(
+                                    model=m, intermediate_task=it, target_task=tt, seed=s, train_size=n,
+                                    sweep=point)).resolved_cell())
         return out
 
     @property
@@ -283,7 +312,8 @@ class Config:
     def cell_id(self) -> str:
         c = self.cell
         size = f"__n{c.train_size}" if c.train_size is not None else ""
-        return f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}{size}"
+        return (f"{c.model}__int-{c.intermediate_task or 'none'}__tgt-{c.target_task}__seed{c.seed}{size}"
+                f"{sweep_suffix(c.sweep)}")
 
 
 # Sections a per_target entry may change: the target phase and the zero-shot evaluation, minus what the shared
@@ -326,6 +356,21 @@ def _check_per_target(cfg: Config) -> None:
             from_dict(_merged_sections(cfg, overrides))
         except ConfigError as e:   # name the per_target key, not the merged one
             raise ConfigError(str(e).replace("config: ", f"config: {key}: ", 1)) from e
+
+
+def _check_sweep(cfg: Config) -> None:
+    """The cell's point is one of grid.sweep's, and every value fits its key (checked on the config it makes)."""
+    _check_sweep_point(cfg.cell.sweep, cfg.grid.sweep)
+    if not cfg.grid.sweep:
+        return
+    base = to_dict(cfg)
+    base["grid"]["sweep"], base["cell"]["sweep"] = {}, None
+    for key, values in cfg.grid.sweep.items():
+        for value in values:
+            try:
+                from_dict(apply_sweep(base, {key: value}))
+            except ConfigError as e:   # name the sweep's key, not the key it sets
+                raise ConfigError(f"config: grid.sweep.{key}: {str(e).removeprefix('config: ')}") from e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -382,6 +427,7 @@ def _check(obj, prefix: str) -> None:
         sizes = [n for n in obj.train_sizes if n != "all"]
         if any(n <= 0 for n in sizes) or len(set(obj.train_sizes)) != len(obj.train_sizes):
             bad("train_sizes", "must be distinct positive example counts or \"all\"")
+        _check_sweep_keys(obj.sweep, obj.train_sizes)
         for f in ("intermediate_tasks", "seeds"):   # models and target_tasks: checked when the grid is built
             if not getattr(obj, f):
                 bad(f, "is empty: a grid needs at least one (intermediate_tasks: [none] = no intermediate training)")
@@ -405,6 +451,7 @@ def _check(obj, prefix: str) -> None:
             raise ConfigError(f"config: cell.model={obj.cell.model!r} is not one of models"
                               f"{did_you_mean(obj.cell.model, obj.models)}: {', '.join(obj.models)}")
         _check_per_target(obj)
+        _check_sweep(obj)
     config_bounds.check(obj, prefix)   # every number finite and in its range (after the checks above)
 
 
@@ -479,3 +526,118 @@ def to_dict(cfg) -> dict:
 
 def dump(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+# ------------------------------------------------------------------------------------------------
+# The hyper-parameter axis: `grid.sweep`, one list of values per dotted key of the target phase.
+#
+#     grid:
+#       sweep: {target.optimizer.learning_rate: [1.0e-4, 2.0e-4]}
+#
+# multiplies the grid's cells by the values (the cross product over several keys); each cell's `cell.sweep` holds its
+# point, its config has the value at the key, and its id ends in a tag per key (`...__seed0__lr2e-04`). Only target.*
+# keys can be swept: the intermediate model is shared by every target of a (model, intermediate task, seed) and by
+# every point. Which value is kept is decided on English dev, as xtreme picks its learning rate (repro.report.sweep).
+
+# Short names of the usual keys in a cell id; any other key is tagged with its last part, underscores dropped.
+SWEEP_TAGS = {"learning_rate": "lr", "weight_decay": "wd", "warmup_fraction": "warmup", "batch_size": "bs",
+              "epochs": "ep", "max_steps": "steps", "clip_norm": "clip", "accumulation": "acc",
+              "max_train_examples": "ntrain"}
+SWEEP_PREFIX = "target."
+_SWEEP_SAFE = re.compile(r"[A-Za-z0-9.+-]+")
+_SWEEP_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def sweep_tag(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return SWEEP_TAGS.get(leaf, leaf.replace("_", ""))
+
+
+def _sweep_normal(value: Any) -> Any:
+    """The value as the config reads it: PyYAML reads 1e-4 (no dot) as a string, the config's floats do not."""
+    if isinstance(value, str) and _SWEEP_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+def sweep_value_text(value: Any) -> str:
+    """A value as it appears in a cell id: floats in the shortest exponent form that reads back equal
+    (2e-04, 3.5e-05), integers as they are."""
+    value = _sweep_normal(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        for digits in range(17):
+            text = f"{value:.{digits}e}"
+            if float(text) == value:
+                return text
+    return str(value)
+
+
+def sweep_suffix(point: dict[str, Any] | None) -> str:
+    """The cell id's ending for a sweep point ("" without a sweep)."""
+    return "".join(f"__{sweep_tag(k)}{sweep_value_text(v)}" for k, v in (point or {}).items())
+
+
+def sweep_points(sweep: dict[str, tuple]) -> list[dict[str, Any] | None]:
+    """Every point of the sweep (the cross product, in the order the keys and values are written); [None]
+    without a sweep."""
+    if not sweep:
+        return [None]
+    keys = list(sweep)
+    return [dict(zip(keys, map(_sweep_normal, values))) for values in itertools.product(*(sweep[k] for k in keys))]
+
+
+def _check_sweep_keys(sweep: dict[str, tuple], train_sizes: tuple) -> None:
+    """Shapes of grid.sweep (the values' types are checked when a point is applied, naming its key)."""
+    tags = {}
+    for key, values in sweep.items():
+        where = f"config: grid.sweep.{key}"
+        if not key.startswith(SWEEP_PREFIX) or len(key) == len(SWEEP_PREFIX):
+            raise ConfigError(f"{where}: only target.* keys can be swept (the intermediate model is shared by "
+                              "every target and every point of the sweep; sweep it with separate output_dirs)")
+        if not values:
+            raise ConfigError(f"{where}=[] is empty: give at least one value")
+        if any(isinstance(v, (dict, list, tuple)) for v in values):
+            raise ConfigError(f"{where}={list(values)!r}: the values must be single numbers or strings")
+        if len({sweep_value_text(v) for v in values}) != len(values):
+            raise ConfigError(f"{where}={list(values)!r} repeats a value")
+        if any(not _SWEEP_SAFE.fullmatch(sweep_value_text(v)) for v in values):
+            raise ConfigError(f"{where}={list(values)!r}: a value cannot be written in a cell id")
+        if key == "target.max_train_examples" and train_sizes:
+            raise ConfigError(f"{where}: grid.train_sizes already sets target.max_train_examples")
+        if sweep_tag(key) in tags:
+            raise ConfigError(f"{where} and grid.sweep.{tags[sweep_tag(key)]} share the cell-id tag {sweep_tag(key)!r}")
+        tags[sweep_tag(key)] = key
+
+
+def _check_sweep_point(point: dict[str, Any] | None, sweep: dict[str, tuple]) -> None:
+    """A cell's point must be one of the grid's."""
+    for key, value in (point or {}).items():
+        if key not in sweep:
+            raise ConfigError(f"config: cell.sweep.{key} is not a key of grid.sweep "
+                              f"({', '.join(sweep) or 'empty'})")
+        if sweep_value_text(value) not in {sweep_value_text(v) for v in sweep[key]}:
+            raise ConfigError(f"config: cell.sweep.{key}={value!r} is not one of grid.sweep.{key}: "
+                              f"{list(sweep[key])}")
+
+
+def apply_sweep(data: dict, point: dict[str, Any] | None) -> dict:
+    """The config dict with the point's values set at their dotted keys (a copy)."""
+    if not point:
+        return data
+    data = {**data}
+    for key, value in point.items():
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                raise ConfigError(f"config: {'.'.join(parts[:i + 1])} is not a section")
+            node[part] = child = {**child}
+            node = child
+        if parts[-1] not in node:
+            raise ConfigError(f"config: unknown key {parts[-1]!r} in {'.'.join(parts[:-1])} "
+                              f"(known here: {', '.join(sorted(node))})")
+        node[parts[-1]] = _sweep_normal(value)
+    return data

@@ -29,7 +29,8 @@ log = logging.getLogger("repro")
 LOCKS = ".locks"
 
 # Keys that name or place a run without changing what it computes.
-NOT_SEMANTIC = ("output_dir", "compilation_cache_dir", "feature_cache_dir", "name", "on_divergence")
+NOT_SEMANTIC = ("output_dir", "compilation_cache_dir", "feature_cache_dir", "name", "on_divergence",
+                "tracking")
 
 
 def cell_dir(output_dir: str | Path, cell_id: str) -> Path:

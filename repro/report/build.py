@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 
 from repro import outputs, typed
-from repro.report import claims, efficiency, latex, plots
+from repro.report import claims, efficiency, latex, plots, sweep
 from repro.report.markdown import render
 from repro.report.rows import (config_rows, detectable_rows, efficiency_rows, environment_rows, intermediate_name,
                                missing_language_rows, per_language_rows, training_cost_rows, transfer_gap_rows)
@@ -83,7 +83,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
     # report's leftovers are undone, so that a failing report still gets the previous one back.
     out_dir = outputs.check_output_dir(given, "report", sources=(results_dir,))
     outputs.recover(out_dir, "report")
-    cells = load_cells(results_dir)
+    # A hyper-parameter sweep: each arm's value picked on English dev; only those cells are analysed below.
+    cells, sweep_rows = sweep.select(load_cells(results_dir))
     dirs = _cell_dirs(results_dir)
     predictions = {c.cell_id: load_predictions(dirs[c.cell_id], c) for c in cells}
     bench = load_benchmarks(benchmarks) if benchmarks is not None else []
@@ -119,6 +120,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         "config_common": common,
         "config_varying": varying,
         "cells": [_cell_summary(c) for c in cells],
+        "sweep_selection": sweep_rows,
     }
     tables["steps_to_target_summary"] = efficiency.steps_to_target_summary(tables["steps_to_target"])
     tables["detectable"] = detectable_rows(tables["per_language"])
@@ -143,7 +145,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         (tmp / "configs.json").write_text(json.dumps({c.cell_id: c.config for c in cells}, indent=1) + "\n")
         figures = plots.write_plots(tables, bench, tmp / "plots", any(c.synthetic for c in cells))
         (tmp / "report.md").write_text(render(cells, tables, findings, deviations, bootstrap, bench, figures,
-                                              results_dir, benchmarks))
+                                              results_dir, benchmarks) + sweep.section(sweep_rows))
         outputs.replace_dir(tmp, out_dir, "report")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -33,6 +33,7 @@ from repro.errors import ConfigError, DataError, ModelError, NonFiniteLossError,
 from repro.results import (DIVERGED_NAME, PREDICTIONS_NAME, RESULTS_NAME, CellResults, Divergence, make_predictions,
                            ResultsError, load_cell, read_json)
 from repro.training.loop import TrainingPlan, flops_per_example, train_phase
+from repro.training.tracking import TrackingSpec
 
 log = logging.getLogger("repro")
 
@@ -44,7 +45,8 @@ def cell_config(cfg: Config) -> Config:
     return dataclasses.replace(
         c, models={cell.model: c.model},
         grid=config.GridConfig(models=(cell.model,), intermediate_tasks=(cell.intermediate_task,),
-                                target_tasks=(cell.target_task,), seeds=(cell.seed,)))
+                                target_tasks=(cell.target_task,), seeds=(cell.seed,),
+                                sweep={k: (v,) for k, v in (cell.sweep or {}).items()}))
 
 
 def cell_dir(cfg: Config) -> Path:
@@ -118,7 +120,9 @@ class TrainingData:
                 phase_dir=phase_dir, model=model, plan=self.plan, train_batcher=self.batcher,
                 steps_per_epoch=len(self.batcher), train_examples=len(self.train_examples),
                 dev_eval=dev_eval, mesh=mesh, identity=identity,
-                flops_per_example=flops_per_example(model, head, num_labels), label=label)
+                flops_per_example=flops_per_example(model, head, num_labels), label=label,
+                tracking=TrackingSpec(cfg.tracking.tensorboard, cfg.tracking.wandb, run=label, group=cfg.name,
+                                      phase=self.key, config=config.to_dict(cfg)))
         except NonFiniteLossError as e:   # name the cell and the phase, not only the folder
             detail = str(e).removeprefix(f"{label}: ")
             err = NonFiniteLossError(f"{cfg.cell_id}: {self.key} phase diverged: {detail}", e.step, e.checkpoint)

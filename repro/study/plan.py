@@ -127,7 +127,9 @@ class _Estimator:
         return self.configs[name]
 
     def _from_data(self, c, phase_cfg, task, plan, flops_of, base, note) -> CostEstimate:
-        key = (c.cell.model, base["kind"], task.name, c.cell.seed, plan.batch_size)
+        # Everything that picks the phase's examples and batches (a train size is a cap on the examples).
+        key = (c.cell.model, base["kind"], task.name, c.cell.seed, plan.batch_size, phase_cfg.train_split,
+               phase_cfg.max_train_examples, phase_cfg.dev_from_train)
         if key not in self.batches:
             if c.cell.model not in self.tokenizers:
                 self.tokenizers[c.cell.model] = inputs.tokenizer_for(c)

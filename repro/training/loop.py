@@ -26,7 +26,7 @@ import numpy as np
 from repro.training import checkpoint
 from repro.training import distributed
 from repro import progress, signals
-from repro.training import steps
+from repro.training import steps, tracking as tracking_
 from repro.errors import CheckpointMismatchError, NonFiniteLossError, writing
 
 log = logging.getLogger("repro")
@@ -186,12 +186,14 @@ def phase_steps(epochs: float, steps_per_epoch: int, max_steps: int | None) -> i
 
 def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, steps_per_epoch: int,
                 train_examples: int, dev_eval: Callable[[Any, Any], tuple[float, dict]], mesh,
-                identity: dict, flops_per_example: Callable[[tuple], int], label: str = "") -> TrainingOutcome:
+                identity: dict, flops_per_example: Callable[[tuple], int], label: str = "",
+                tracking: tracking_.TrackingSpec | None = None) -> TrainingOutcome:
     """Trains `model` (an NNX module whose params are the starting point) and returns the best params.
 
     dev_eval(params, compiled) -> (primary English dev score, all dev scores); higher is better;
     `compiled.eval_step` is the jitted eval step of this model graph.
     flops_per_example(input_ids.shape) -> training FLOPs of one example of a batch of that shape.
+    tracking: TensorBoard / W&B for this phase (repro.training.tracking); None = neither.
     """
     phase_dir.mkdir(parents=True, exist_ok=True)
     total_steps = phase_steps(plan.epochs, steps_per_epoch, plan.max_steps)
@@ -230,6 +232,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     timing = meta.setdefault("timing", {"compile_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0})
     step = int(state["step"])
     tlog = _TrainLog(phase_dir / "train_log.jsonl", step, is_main)
+    tracker = tracking_.Tracker(tracking, phase_dir, step, is_main, plan.log_every)
     t0 = time.perf_counter()
     wall_before = meta["wall_time_s"]
     epoch, index = meta["epoch"], meta["batch_index"]
@@ -251,7 +254,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         meta["tokens"] += int(m["tokens"])
         meta["examples_seen"] += int(m["examples"])
         meta["flops"] += example_flops * int(m["examples"])
-        tlog.write({"step": s, "loss": m["loss"], "grad_norm": m["grad_norm"], "learning_rate": m["learning_rate"]})
+        record = {"step": s, "loss": m["loss"], "grad_norm": m["grad_norm"], "learning_rate": m["learning_rate"]}
+        tlog.write(record)
+        tracker.record(record)
+        tracker.step_done(s, int(m["examples"]), int(m["tokens"]), sum(timing.values()))
         if s % plan.log_every == 0:
             log.info("%s: step %d/%d loss %.4f grad norm %.3g lr %.3g", label, s, total_steps, m["loss"],
                      m["grad_norm"], m["learning_rate"])
@@ -284,8 +290,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
             t = time.perf_counter()
             score, scores = dev_eval(state["params"], comp)
             timing["eval_s"] += time.perf_counter() - t
-            tlog.write({"step": step, "dev": score, "dev_scores": scores, "examples": meta["examples_seen"],
-                        "flops": meta["flops"]})
+            record = {"step": step, "dev": score, "dev_scores": scores, "examples": meta["examples_seen"],
+                      "flops": meta["flops"]}
+            tlog.write(record)
+            tracker.record(record)
             # The learning curve: the dev score against the training spent to reach it (results.json).
             meta["curve"].append({"step": step, "examples": int(meta["examples_seen"]), "flops": float(meta["flops"]),
                                   "dev": float(score)})
@@ -333,6 +341,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     finally:
         ticker.close()
         tlog.close()
+        tracker.close()
 
     best_step = store.best_step()
     best_params, best_meta = store.restore_best(state["params"], meta["best_step"])

@@ -27,3 +27,31 @@ def small_grid(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{SMALL_CELLS} ran, 0 already finished, 0 failed" in r.stdout, r.stdout
     return out
+
+
+# A 2-value learning-rate sweep of tiny_overrides' cell, run as a grid with TensorBoard on (the default) and W&B
+# through the stand-in package (tests/support/wandb_standin): read by test_sweep, test_tracking and test_export.
+SWEEP_LRS = ("1.0e-3", "3.0e-3")
+SWEEP_OVERRIDES = {"grid.sweep": f"{{target.optimizer.learning_rate: [{', '.join(SWEEP_LRS)}]}}",
+                   "target.log_every": 3, "tracking.wandb": "{project: xt-test, mode: offline, tags: [ci]}"}
+
+
+@pytest.fixture(scope="session")
+def sweep_run(tmp_path_factory):
+    """The sweep's run folder, the stand-in's call log, and the grid's stdout."""
+    import os
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from tests.support.cli import ROOT, env
+
+    out = tmp_path_factory.mktemp("sweep-run")
+    wandb_log = tmp_path_factory.mktemp("wandb-standin") / "calls.jsonl"
+    e = env()
+    e["PYTHONPATH"] = str(ROOT / "tests" / "support" / "wandb_standin") + os.pathsep + e["PYTHONPATH"]
+    e["XT_WANDB_STANDIN_LOG"] = str(wandb_log)
+    r = subprocess.run([sys.executable, "-m", "repro", "grid", str(SMOKE), *tiny_overrides(out, **SWEEP_OVERRIDES)],
+                       cwd=ROOT, env=e, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return SimpleNamespace(out=out, wandb_log=wandb_log, stdout=r.stdout)

@@ -228,6 +228,9 @@ def test_retrieval_targets_have_no_size_axis_and_no_target_phase(tmp_path):
                    "bert-tiny__int-synth_int_sentiment__tgt-synth_sentiment__seed0__nall",
                    "bert-tiny__int-synth_int_sentiment__tgt-synth_retrieval__seed0"]
     costs = {p.run: p for p in plan.plan_grid(cfg)}
+    # Each size priced on its own examples (the plan's batch cache is keyed by the cap too).
+    assert costs["bert-tiny__int-none__tgt-synth_sentiment__seed0__n40"].examples == 40
+    assert costs["bert-tiny__int-none__tgt-synth_sentiment__seed0__nall"].examples == 400
     r = costs["bert-tiny__int-none__tgt-synth_retrieval__seed0"]
     assert (r.kind, r.basis, r.steps, r.flops) == ("target", "none", 0, 0)
 

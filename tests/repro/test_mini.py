@@ -37,16 +37,27 @@ def e5_dir(tmp_path_factory):
 def test_mini_preset_is_the_study_design():
     cfg = config.load(MINI, [f"data.data_dir={SHARED_XTREME}"])
     assert cfg.models["e5-small"].name_or_path == "intfloat/multilingual-e5-small"   # the hub id by default
-    assert set(cfg.grid.target_tasks) == {"udpos", "panx", "xcopa"}
+    assert set(cfg.grid.target_tasks) == {"udpos", "panx", "xcopa", "tatoeba"}
     assert "mlqa" in cfg.per_target   # the optional QA target: grid.target_tasks=[udpos,panx,xcopa,mlqa]
-    assert cfg.grid.intermediate_tasks[0] == "none" and len(cfg.grid.intermediate_tasks) >= 2
+    # The pilot (issue 31): none / xnli / its compute-matched control; a low size where the 1,600 intermediate
+    # examples are 10x the target's, and the first mini's 1,600; five seeds; the same 50 steps at both sizes.
+    assert cfg.grid.intermediate_tasks == ("none", "xnli", "control")
+    assert cfg.grid.train_sizes == (160, 1600) and len(cfg.grid.seeds) >= 5
+    assert cfg.intermediate.max_train_examples >= 10 * min(cfg.grid.train_sizes)
+    cells = {c.cell_id: c for c in cfg.cells()}
+    assert len(cells) == 3 * 3 * 2 * 5 + 3 * 5
+    for size in (160, 1600):
+        c = cells[f"e5-small__int-control__tgt-panx__seed0__n{size}"]
+        assert c.cell.control_for == "xnli" and c.target.max_train_examples == size
+        assert c.target.max_steps == 50 and c.target.epochs * size / c.target.batch_size >= 50
+    assert "e5-small__int-xnli__tgt-tatoeba__seed4" in cells   # retrieval: no size axis
     assert cfg.data.source == "xtreme" and cfg.data.train_tasks == {"mlqa": "tydiqa"}
     # Scored on labelled splits only: xtreme blanks the tagging/XCOPA test gold, so dev is evaluated, and
     # checkpoints are picked on English examples held out of train (English dev stays clean).
     assert cfg.eval.split == "dev" and cfg.target.dev_from_train and cfg.intermediate.dev_from_train
     assert cfg.eval.missing_languages == "skip"
-    # A result, not a demo: three seeds, and 500 examples a language (a 5-point difference resolvable).
-    assert len(cfg.grid.seeds) >= 3 and cfg.eval.max_examples >= 500
+    # A result, not a demo: 500 examples a language (a 5-point difference resolvable).
+    assert cfg.eval.max_examples >= 500
 
 
 def _labelled_dev_languages(task: str) -> set[str]:
@@ -57,7 +68,7 @@ def _labelled_dev_languages(task: str) -> set[str]:
 def test_udpos_slice_on_real_data_and_real_weights(e5_dir, tmp_path):
     out = tmp_path / "mini"
     r = cli("run", MINI, f"models.e5-small.name_or_path={e5_dir}", f"data.data_dir={SHARED_XTREME}",
-            f"output_dir={out}", f"compilation_cache_dir={JAX_CACHE}", "cell.target_task=udpos",
+            f"output_dir={out}", f"compilation_cache_dir={JAX_CACHE}", "cell.target_task=udpos", "cell.train_size=1600",
             "cell.intermediate_task=none", "target.max_steps=80", "target.batch_size=16", "target.eval_every=40",
             "eval.max_examples=50", "eval.latency.repeats=2", "eval.latency.warmup=1", timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
