@@ -45,6 +45,8 @@ def check_parity(args: argparse.Namespace) -> int:
                             dtype=jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32,
                             tolerance=args.tolerance, seed=args.seed)
     print(f"model              {result.source} ({result.model_type}, {result.hf_class}, {result.dtype})")
+    print(f"compared           checkpoint stored as {result.stored_dtype}; PyTorch reference in "
+          f"{result.reference_dtype}, ours with float32 weights computing in {result.dtype}")
     print(f"batch              input_ids {result.batch_shape}, padded on the {result.padding_side}")
     print(f"last_hidden_state  max |diff| {result.max_abs_hidden:.3e}")
     if result.max_abs_logits is not None:

@@ -5,6 +5,11 @@ the transformers class named for the head — copies our freshly initialised hea
 checkpoint lacks) into the PyTorch model, runs both on one padded batch with two segments and returns
 the max-abs differences of last_hidden_state and of the logits. The same check is the CLI
 `python -m flax_models check-parity NAME_OR_DIR` (flax_models/__main__.py).
+
+The reference is always float32, whatever dtype the checkpoint stores: transformers 5 loads a model in its
+checkpoint's dtype, so a correct bfloat16 folder would be judged against a bfloat16 PyTorch run (2e-2 apart
+where the port is 5e-7 from float32). Both sides widen the stored values exactly (bfloat16/float16 -> float32);
+`stored_dtype` and `reference_dtype` in the result say what was compared.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import numpy as np
 from flax_models import loading, remote_code
 from flax_models.families import family_for, head_class_name, usable_length
 from flax_models.pretrained import hf_state_dict
+from flax_models.weights import CONFIG_NAME, WEIGHTS_NAME, weight_files
 
 DEFAULT_TOLERANCE = 1e-4        # float32 against float32 PyTorch
 BF16_TOLERANCE = 1e-1           # bfloat16 compute against float32 PyTorch (measured figures: docs/models.md)
@@ -36,6 +42,8 @@ class ParityResult:
     max_abs_hidden: float
     max_abs_logits: float | None     # None for the bare backbone
     tolerance: float
+    stored_dtype: str = "float32"    # the checkpoint's parameter dtype(s), as stored
+    reference_dtype: str = "float32"  # the PyTorch reference's parameters, as run
 
     @property
     def max_abs(self) -> float:
@@ -94,7 +102,12 @@ def _torch_outputs(folder, hf_class: str, model, batch) -> tuple[np.ndarray, np.
     kwargs = {"num_labels": model.num_labels} if model.head in ("sequence_classification",
                                                                   "token_classification",
                                                                   "question_answering") else {}
+    # float32 whatever the checkpoint stores (transformers >= 4.56 names it `dtype`, before `torch_dtype`).
+    kwargs["dtype" if _version_at_least(transformers.__version__, (4, 56)) else "torch_dtype"] = torch.float32
     reference = remote_code.reference_model(hf_class, folder, **kwargs).eval()   # no code of the folder runs
+    widths = {p.dtype for p in reference.parameters() if p.is_floating_point()}
+    if widths != {torch.float32}:
+        raise ValueError(f"{hf_class} loaded with parameters in {sorted(map(str, widths))}, not float32")
     # Head weights the checkpoint lacks are fresh in both models: give PyTorch ours.
     ours = hf_state_dict(model)
     fresh = {k: torch.tensor(ours[k]) for k in getattr(model, "loading_info").missing if k in ours}
@@ -111,6 +124,37 @@ def _torch_outputs(folder, hf_class: str, model, batch) -> tuple[np.ndarray, np.
     else:
         logits = None if model.head is None else out.logits
     return hidden.float().numpy(), None if logits is None else logits.float().numpy()
+
+
+def _version_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts) >= wanted
+
+
+def stored_dtype(folder) -> str:
+    """The dtype(s) the checkpoint stores its parameters in: from the safetensors headers, else config.json's
+    `dtype` / `torch_dtype` (a pytorch_model.bin is not opened twice), else "unknown"."""
+    import json
+
+    from flax_models import safetensors_format
+    from flax_models.weights import is_parameter
+
+    files = weight_files(folder)
+    if files[0].name.endswith(".safetensors") or files[0].name == WEIGHTS_NAME:
+        found = set()
+        for file in files:
+            for name, entry in safetensors_format.read_header(file).items():
+                if is_parameter(name, entry.dtype):
+                    found.add(np.dtype(entry.dtype).name)
+        return "+".join(sorted(found)) or "unknown"
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    return str(config.get("dtype") or config.get("torch_dtype") or "unknown")
 
 
 def compare(name_or_dir, head: str | None = None, num_labels: int | None = None, dtype=jnp.float32,
@@ -149,4 +193,4 @@ def compare(name_or_dir, head: str | None = None, num_labels: int | None = None,
         dtype=jnp.dtype(dtype).name, batch_shape=tuple(batch["input_ids"].shape), padding_side=side,
         max_abs_hidden=float(hidden_error.max()),
         max_abs_logits=None if logits_error is None else float(logits_error.max()),
-        tolerance=float(tolerance))
+        tolerance=float(tolerance), stored_dtype=stored_dtype(folder), reference_dtype="float32")
