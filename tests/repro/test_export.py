@@ -84,7 +84,7 @@ def test_the_model_card_has_the_hub_metadata_and_every_languages_score(exported)
         lo, hi = (float(x) for x in line.split("[")[1].split("]")[0].split(","))
         assert lo <= round(v, 1) <= hi and hi - lo > 0, line   # a 95 % interval around the score
     assert "**Intermediate task**: none" in text and "Synthetic data." in text
-    assert "## Data licence" in text and r["environment"]["commit"] in text
+    assert "## Data licence" in text and f"commit `{r['environment']['commit'] or 'unknown'}`" in text
     assert "learning_rate: 0.001" in text   # the recipe (the resolved config)
     assert json.loads((out / export.RESULTS_COPY).read_text()) == r
 
