@@ -516,7 +516,8 @@ def evaluate_claims(cells: list[CellResults], boot: Bootstrap) -> list[Claim]:
     """The findings, in order (1–5, then the main finding), on the parsed results of one run. Claims 1–5 compare
     families (each the mean of its models, fixed in advance); the main finding compares regimes."""
     used = finding_cells(cells)
-    arch, note = architecture_cells(used)
+    # The control arm (compute-matched, permuted labels) is no intermediate training: no family claim uses it.
+    arch, note = architecture_cells([c for c in used if c.intermediate_name != "control"])
     arms = _Arms(arch, boot)
     scores = _setting_scores(arms, arch)
     found = [_claim1(arms), _count_claim(2, "roberta", scores, False), _count_claim(3, "bert", scores, True),
