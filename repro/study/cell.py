@@ -188,6 +188,13 @@ def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
     return folder / "model", stats
 
 
+def _intermediate_record(cfg: Config, tokenizer, mesh) -> tuple[Path, dict, dict]:
+    """The cell's intermediate model folder, its results.json record, and the rows its loaders dropped."""
+    model_dir, stats = run_intermediate(cfg, tokenizer, mesh)
+    record = {k: stats[k] for k in _INTERMEDIATE_STATS if k in stats or k not in _OPTIONAL_STATS}
+    return model_dir, record, stats.get("dropped", {})
+
+
 class CellDiverged(UserError):
     """The cell's training diverged and, with on_divergence: record, diverged.json says where."""
 
@@ -317,7 +324,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     tokenizer = inputs.tokenizer_for(cfg)
     target = dp.get_task(cfg.cell.target_task)
     if not config.trains_target(target.name):   # retrieval: scored from the encoder, no target phase
-        return retrieval.run_cell(cfg, out, mesh, tokenizer, run_intermediate)
+        return retrieval.run_cell(cfg, out, mesh, tokenizer, load_eval_splits(cfg, target), _intermediate_record)
     head, num_labels = steps.head_for(target)
     # Load every split before training, so that missing data fails fast.
     phase = TrainingData(cfg, target, cfg.target, tokenizer, mesh, "target")

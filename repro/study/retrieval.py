@@ -100,14 +100,15 @@ class Embedder:
         return {"query_embeddings": self(feats, batch_size, buckets), "candidate_embeddings": self.pools[key]}
 
 
-def run_cell(cfg: Config, out, mesh, tokenizer, intermediate) -> CellResults:
-    """A retrieval cell: `intermediate(cfg, tokenizer, mesh) -> (model folder, stats)` gives the intermediate
-    (or control) encoder; without an intermediate task the pretrained checkpoint is scored."""
+def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate) -> CellResults:
+    """A retrieval cell. eval_splits: (split, language -> examples, language -> why not evaluated), loaded by the
+    caller before anything trains; `intermediate(cfg, tokenizer, mesh) -> (model folder, its results.json
+    record, rows its loaders dropped)` gives the intermediate (or control) encoder; without an intermediate task
+    the pretrained checkpoint is scored."""
     from repro import rundir
-    from repro.study.cell import load_eval_splits
 
     target = dp.get_task(cfg.cell.target_task)
-    split, test, missing = load_eval_splits(cfg, target)   # every split before any training
+    split, test, missing = eval_splits
     pretrained = inputs.build_model(cfg, None, None, tokenizer)
     fresh = inputs.fresh_weights(pretrained)
     inputs.check_max_length(cfg, pretrained, target)
@@ -115,12 +116,9 @@ def run_cell(cfg: Config, out, mesh, tokenizer, intermediate) -> CellResults:
 
     intermediate_stats, dropped, source, checkpoint = None, {}, pretrained, cfg.model.name_or_path
     if cfg.intermediate_task is not None:
-        from repro.study.cell import _INTERMEDIATE_STATS, _OPTIONAL_STATS
-
-        model_dir, stats = intermediate(cfg, tokenizer, mesh)
+        model_dir, intermediate_stats, dropped = intermediate(cfg, tokenizer, mesh)
         source = fm.from_pretrained(model_dir, head=None, dtype=inputs.dtype_of(cfg))
-        intermediate_stats = {k: stats[k] for k in _INTERMEDIATE_STATS if k in stats or k not in _OPTIONAL_STATS}
-        dropped, checkpoint = stats.get("dropped", {}), str(model_dir)
+        checkpoint = str(model_dir)
     encoder, layer = truncated_encoder(source, inputs.dtype_of(cfg))
     embed = Embedder(encoder, mesh)
     buckets = inputs.buckets(cfg, inputs.max_length(cfg, target))

@@ -79,15 +79,17 @@ def test_the_control_arm_trains_exactly_the_intermediate_arms_steps_on_its_examp
     out = tmp_path / "grid"
     over = tiny_overrides(out, intermediate="[synth_int_sentiment, control]", **{
         "grid.intermediate_tasks": "[synth_int_sentiment, control]", "target.max_steps": 1, "target.eval_every": 1,
-        "intermediate.batch_size": 16, "intermediate.eval_every": 3, "eval.languages": "[en]"})
+        "intermediate.batch_size": 16, "intermediate.eval_every": 3, "eval.languages": "[en]",
+        "grid.target_tasks": "[synth_sentiment, synth_retrieval]",
+        "per_target": "{synth_retrieval: {eval: {languages: [x1]}}}"})
     cfg = config.load(SMOKE, over)
-    real, ctrl = cfg.cells()
+    real, real_retrieval, ctrl, ctrl_retrieval = cfg.cells()
     assert ctrl.cell_id == "bert-tiny__int-control__tgt-synth_sentiment__seed0"
     assert ctrl.cell.control_for == "synth_int_sentiment" and ctrl.intermediate_data_task == "synth_int_sentiment"
 
     # The declared data: the control phase's features are the real phase's inputs, its labels a permutation.
     direct = config.load(SMOKE, over + [f"output_dir={tmp_path / 'direct'}"]).cells()
-    real, ctrl = direct   # (the phases built here may cache features in their output_dir)
+    real, ctrl = direct[0], direct[2]   # (the phases built here may cache features in their output_dir)
     mesh, tok = distributed.make_mesh(0), inputs.tokenizer_for(real)
     task = dp.get_task("synth_int_sentiment")
     a = TrainingData(real, task, real.intermediate, tok, mesh, "intermediate")
@@ -100,7 +102,6 @@ def test_the_control_arm_trains_exactly_the_intermediate_arms_steps_on_its_examp
     assert [x[0]["feature_index"].tolist() for x in a.batcher.iterate(0)] == \
         [x[0]["feature_index"].tolist() for x in b.batcher.iterate(0)]
 
-    real, ctrl = cfg.cells()
     r = cli("grid", SMOKE, *over)
     assert r.returncode == 0, r.stderr[-3000:]
     res = {c.cell_id: json.loads((out / "cells" / c.cell_id / "results.json").read_text()) for c in (real, ctrl)}
@@ -115,6 +116,15 @@ def test_the_control_arm_trains_exactly_the_intermediate_arms_steps_on_its_examp
     logs = [train_log(out / "intermediate" / f) for f in folders]
     steps = [[row["step"] for row in log if "loss" in row] for log in logs]
     assert steps[0] == steps[1] and steps[0]
+    # Retrieval cells score the encoder each arm's intermediate phase left: no target phase, per-query rows.
+    for cell in (real_retrieval, ctrl_retrieval):
+        rr = json.loads((out / "cells" / cell.cell_id / "results.json").read_text())
+        assert rr["training"]["intermediate"] == res[(real if cell is real_retrieval else ctrl).cell_id]["training"]["intermediate"]
+        assert rr["training"]["target"]["steps"] == 0 and rr["train_size"] is None
+        assert rr["retrieval"]["layer"] == 1 and rr["retrieval"]["num_layers"] == 2 and rr["retrieval"]["pooling"] == "mean"
+        assert set(rr["per_language"]) == {"x1"} and rr["metric"] == "accuracy"
+        preds = json.loads((out / "cells" / cell.cell_id / rr["predictions"]).read_text())
+        assert "x1" in json.dumps(preds)
     # The plan counts the control run as the run counted it (a run of its own, not the real one's).
     costs = {p.run: p for p in plan.plan_grid(cfg) if p.kind == "intermediate"}
     assert set(costs) == set(folders)
