@@ -240,12 +240,15 @@ def _quiet_transformers() -> None:
 
 
 def _check_train_parity(args) -> int:
-    import json
     import jax.numpy as jnp
+    from repro import outputs
+    from repro.errors import OutputDirError
     from repro.training import train_parity
     _quiet_transformers()
     try:
         _host_memory()
+        if args.json:   # refused before the run, not after it (repro.outputs)
+            outputs.check_json_output(args.json, "check-train-parity")
         result = train_parity.compare_training(
             args.model, args.head, num_labels=args.num_labels, steps_count=args.steps, batch_size=args.batch_size,
             length=args.length, seed=args.seed, loss_tolerance=args.tolerance,
@@ -253,23 +256,27 @@ def _check_train_parity(args) -> int:
             recipe=train_parity.Recipe(learning_rate=args.learning_rate, weight_decay=args.weight_decay,
                                        warmup_fraction=args.warmup_fraction, clip_norm=args.clip_norm,
                                        accumulation=args.accumulation))
-    except (OSError, ValueError, ImportError) as e:   # a missing folder, a bad argument, no torch
+    except (OSError, ValueError, ImportError, OutputDirError) as e:   # a missing folder, a bad argument, no torch
         return _error(f"check-train-parity: {' '.join(str(e).split())}")
     print(train_parity.render(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+        try:
+            outputs.write_json_output(args.json, result.as_dict(), "check-train-parity")
+        except OutputDirError as e:
+            return _error(f"check-train-parity: {e}")
     return 0 if result.passed else EXIT_CELLS_FAILED
 
 
 def _fine_tune_parity(args) -> int:
-    import json
-    from repro import config
+    from repro import config, outputs
     from repro.errors import UserError, one_line
     try:
         _host_memory()
         cfg = config.load(args.config, args.overrides).resolved_cell()
         if args.eval_every < 1:
             raise config.ConfigError(f"fine-tune-parity: --eval-every={args.eval_every} must be >= 1")
+        if args.json:   # refused before the run, not after it (repro.outputs)
+            outputs.check_json_output(args.json, "fine-tune-parity")
         from repro.study import inputs, reference_run
         inputs.check_tasks(cfg)
         _quiet_transformers()
@@ -278,7 +285,10 @@ def _fine_tune_parity(args) -> int:
         return _error(f"fine-tune-parity: {one_line(e)}")
     print(reference_run.render(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        try:
+            outputs.write_json_output(args.json, result, "fine-tune-parity")
+        except UserError as e:
+            return _error(f"fine-tune-parity: {e}")
     return 0
 
 

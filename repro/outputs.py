@@ -14,7 +14,8 @@ written. Paths are compared after resolving symlinks.
                                                the marker lists
     recover(out, kind)                         undoes what a killed replace left (only folders it made)
     claim_run_dir(path)                        a run/grid/preflight output_dir: absent, empty, or a run
-    write_json_output(path, data, kind)        a --json OUT file: absent or one this command wrote
+    check_json_output(path, kind)              a --json OUT file: absent or one this command wrote (before
+                                               the work); write_json_output(path, data, kind) writes it
 
 A new command that writes a folder the user names (e.g. an export) calls `check_output_dir` first, assembles
 in `new_temp_dir`, and finishes with `replace_dir`.
@@ -299,12 +300,11 @@ def claim_run_dir(path: str | Path) -> Path:
     return given
 
 
-def write_json_output(path: str | Path, data: dict, kind: str) -> Path:
-    """Writes `data` as JSON to `path` (a --json OUT), atomically. An existing file is replaced only when this
-    command wrote it (its "written_by" says so); a folder or any other file is refused."""
+def check_json_output(path: str | Path, kind: str) -> Path:
+    """The resolved --json OUT of command `kind`, if it may be written: absent, or a file this command wrote
+    (its "written_by" says so). A folder or any other file is refused; call it before the work, not after."""
     given = Path(path)
     out = _resolved(given)
-    tag = f"{PACKAGE} {kind}"
     if out.is_dir():
         raise OutputDirError(f"--json {given} is a folder; name a file")
     if out.exists():
@@ -312,15 +312,22 @@ def write_json_output(path: str | Path, data: dict, kind: str) -> Path:
             old = json.loads(out.read_text()) if out.stat().st_size <= _MAX_MARKER else None
         except (OSError, ValueError):
             old = None
-        if not isinstance(old, dict) or old.get("written_by") != tag:
+        if not isinstance(old, dict) or old.get("written_by") != f"{PACKAGE} {kind}":
             raise OutputDirError(f"--json {given} exists and was not written by `{kind}`; name a new file "
                                  "(nothing was written)")
-    text = json.dumps({"written_by": tag, **data}, indent=1, default=str) + "\n"
+    return out
+
+
+def write_json_output(path: str | Path, data: dict, kind: str) -> Path:
+    """Writes `data` as JSON to `path` (a --json OUT of command `kind`) atomically, after check_json_output;
+    the file carries "written_by" so that the next run of the command may replace it."""
+    out = check_json_output(path, kind)
+    text = json.dumps({"written_by": f"{PACKAGE} {kind}", **data}, indent=1, default=str) + "\n"
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise OutputDirError(f"cannot write --json {given}: {e.strerror or e}") from e
+        raise OutputDirError(f"cannot write --json {path}: {e.strerror or e}") from e
     return out

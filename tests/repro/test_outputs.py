@@ -249,3 +249,14 @@ def test_json_output_replaces_only_its_own_file(tmp_path):
     assert mine.read_text() == '{"a": 0}'
     with pytest.raises(OutputDirError, match="is a folder"):
         outputs.write_json_output(tmp_path, {"a": 1}, "check")
+
+
+@pytest.mark.parametrize("command", [["check-train-parity", "no-such-model"], ["fine-tune-parity", str(SMOKE)]])
+def test_json_of_the_parity_commands_never_overwrites_a_users_file(command, tmp_path, capsys):
+    """Refused before any work: the user's file stays, exit 2, one line."""
+    mine = tmp_path / "my results.json"
+    mine.write_text('{"accuracy": 91.2}')
+    assert cli_main([*command, "--json", str(mine)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was not written by" in err[0] and str(mine) in err[0], err
+    assert mine.read_text() == '{"accuracy": 91.2}'
