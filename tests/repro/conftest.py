@@ -38,20 +38,31 @@ SWEEP_OVERRIDES = {"grid.sweep": f"{{target.optimizer.learning_rate: [{', '.join
 
 @pytest.fixture(scope="session")
 def sweep_run(tmp_path_factory):
-    """The sweep's run folder, the stand-in's call log, and the grid's stdout."""
+    """The sweep's run folder, the stand-in's call log, and the grid's stdout. Under pytest-xdist the workers of
+    one session share one run (the tests only read it): the first to come runs it, under a file lock."""
+    import json
     import os
     import subprocess
     import sys
     from types import SimpleNamespace
 
+    from filelock import FileLock
+
     from tests.support.cli import ROOT, env
 
-    out = tmp_path_factory.mktemp("sweep-run")
-    wandb_log = tmp_path_factory.mktemp("wandb-standin") / "calls.jsonl"
-    e = env()
-    e["PYTHONPATH"] = str(ROOT / "tests" / "support" / "wandb_standin") + os.pathsep + e["PYTHONPATH"]
-    e["XT_WANDB_STANDIN_LOG"] = str(wandb_log)
-    r = subprocess.run([sys.executable, "-m", "repro", "grid", str(SMOKE), *tiny_overrides(out, **SWEEP_OVERRIDES)],
-                       cwd=ROOT, env=e, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return SimpleNamespace(out=out, wandb_log=wandb_log, stdout=r.stdout)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent   # this session's, shared by its workers
+    else:
+        root = tmp_path_factory.mktemp("sweep")
+    out, wandb_log, done = root / "sweep-run", root / "wandb-standin.jsonl", root / "sweep-run.json"
+    with FileLock(str(root / "sweep-run.lock")):
+        if not done.exists():
+            e = env()
+            e["PYTHONPATH"] = str(ROOT / "tests" / "support" / "wandb_standin") + os.pathsep + e["PYTHONPATH"]
+            e["XT_WANDB_STANDIN_LOG"] = str(wandb_log)
+            r = subprocess.run([sys.executable, "-m", "repro", "grid", str(SMOKE),
+                                *tiny_overrides(out, **SWEEP_OVERRIDES)],
+                               cwd=ROOT, env=e, capture_output=True, text=True, timeout=900)
+            assert r.returncode == 0, r.stderr[-3000:]
+            done.write_text(json.dumps({"stdout": r.stdout}))
+    return SimpleNamespace(out=out, wandb_log=wandb_log, stdout=json.loads(done.read_text())["stdout"])
