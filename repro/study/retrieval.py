@@ -28,7 +28,7 @@ from flax import nnx
 
 import data_prep as dp
 import flax_models as fm
-from repro import config
+from repro import config, progress
 from repro.config import Config
 from repro.environment import environment
 from repro.errors import ModelError
@@ -125,12 +125,15 @@ def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate) -> Ce
 
     t0 = time.perf_counter()
     scores, per_language, rows, kind = {}, {}, {}, None
-    for lang, examples in test.items():
+    ticker = progress.Ticker(f"{cfg.cell_id}: embeddings (layer {layer})", total=len(test), unit="language")
+    for i, (lang, examples) in enumerate(test.items()):
         feats = inputs.featurize(cfg, target, examples, tokenizer)
         raw = embed.raw_outputs(feats, cfg.eval.batch_size, buckets)
         per_language[lang], scores[lang], (kind, lang_rows) = inference.score_with_rows(
             target, feats, raw, examples, lang)
         rows[lang] = ([e.id for e in examples], lang_rows)
+        ticker.update(1, compiled=i == 0)   # the first language compiles the embed step (and a shared pool)
+    ticker.close()
     seconds = time.perf_counter() - t0
 
     counts = fm.param_count(source)
