@@ -6,7 +6,7 @@ import logging
 import time
 
 from repro import console, progress, signals
-from repro.training import distributed
+from repro.training import distributed, host_memory
 from repro.study.cell import CellDiverged, is_finished, run_cell
 from repro.config import Config
 from repro.errors import one_line
@@ -46,6 +46,11 @@ def run_grid(cfg: Config, cells: list[Config] | None = None) -> tuple[list[str],
         except Exception as e:  # noqa: BLE001 - a failed cell is reported and the grid goes on
             failed[cell.cell_id] = one_line(e)
             log.error("cell %s failed: %s", cell.cell_id, one_line(e), exc_info=True)   # traceback: repro.log
+        if not skipped or skipped[-1] != cell.cell_id:   # its peak is not carried into the next cell
+            before, after = host_memory.release_between_cells()
+            if before is not None:
+                log.info("host memory after %s: %.0f MB resident, %.0f MB once freed pages are returned",
+                         cell.cell_id, before, after)
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -16,12 +16,24 @@ executable on the same values; tests/repro/test_host_memory.py checks both).
 The cost: the process's resident memory stays at its high-water mark (it would reach that peak anyway,
 every step), as PyTorch's caching allocators do. `XT_HOST_ALLOCATOR=system` keeps glibc's defaults.
 Call it before the first JAX computation: an XLA thread that has already allocated keeps its own heap.
-Not glibc (macOS, musl): nothing is changed. On a GPU the device buffers are XLA's own; this only
-touches host memory.
+Not glibc (macOS, musl): nothing is changed.
+
+Only where it helps: on XLA:CPU. When the default backend is a GPU or TPU the step's buffers are device
+memory, the host heap holds only batches and checkpoints, and a heap kept at its peak buys nothing:
+`retain_freed_memory()` then keeps glibc's defaults ("system (gpu backend)"). The backend is found without
+starting JAX (which would create XLA's threads first): JAX_PLATFORMS / jax_platforms when set, else an
+installed GPU/TPU plugin whose device is present.
+
+Bounded across cells: a grid calls `release_between_cells()` after every cell, which hands the heap's free
+pages back (`malloc_trim(0)`): one cell's peak is not carried into the next, and the next cell's steps fault
+their buffer in once, then reuse it again.
 """
 from __future__ import annotations
 
 import ctypes
+import gc
+import glob
+import importlib.util
 import os
 import platform
 
@@ -47,13 +59,44 @@ def requested() -> str:
     return value
 
 
+# An installed plugin names the accelerator; its device files say whether one is present.
+_PLUGINS = {"gpu": (("jax_cuda13_plugin", "jax_cuda12_plugin", "jax_rocm7_plugin", "jax_rocm60_plugin"),
+                    ("/dev/nvidia[0-9]*", "/dev/kfd")),
+            "tpu": (("libtpu",), ("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"))}
+
+
+def _platforms() -> str:
+    """JAX_PLATFORMS, else jax's jax_platforms setting (read without starting a backend); "" when unset."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if not platforms:
+        import jax
+
+        platforms = jax.config.jax_platforms or ""
+    return platforms
+
+
+def default_backend() -> str:
+    """"cpu", "gpu" or "tpu": the platform JAX will compute on by default, found without starting JAX."""
+    platforms = _platforms()
+    if platforms:
+        first = platforms.split(",")[0].strip().lower()
+        return {"cuda": "gpu", "rocm": "gpu"}.get(first, first)
+    for backend, (modules, devices) in _PLUGINS.items():
+        if any(importlib.util.find_spec(m) is not None for m in modules) and any(glob.glob(d) for d in devices):
+            return backend
+    return "cpu"
+
+
 def retain_freed_memory() -> str:
     """Apply the policy (once a process) and return what is in effect: "retain", "system" (asked for with
-    XT_HOST_ALLOCATOR=system) or "system (not glibc)"."""
+    XT_HOST_ALLOCATOR=system), "system (not glibc)" or "system (<backend> backend)" (not XLA:CPU)."""
     global _applied
     if _applied is not None:
         return _applied
     policy = requested()
+    backend = default_backend() if policy == "retain" else "cpu"
+    if policy == "retain" and backend != "cpu":
+        policy = f"system ({backend} backend)"
     if policy == "retain":
         if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
             policy = "system (not glibc)"
@@ -71,3 +114,22 @@ def retain_freed_memory() -> str:
 def applied() -> str | None:
     """The policy retain_freed_memory() put in effect in this process, or None when it was not called."""
     return _applied
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory now (Linux /proc), in MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def release_between_cells() -> tuple[float | None, float | None]:
+    """Under the retain policy, hand the heap's free pages back to the OS (malloc_trim(0)); returns the
+    resident memory (MB) before and after. Elsewhere only measures."""
+    before = resident_mb()
+    if _applied == "retain":
+        gc.collect()   # cycles holding the last cell's host arrays (batches, results) go first
+        ctypes.CDLL(None).malloc_trim(0)
+    return before, resident_mb()

@@ -85,3 +85,71 @@ def test_bad_policy_is_a_one_line_error(tmp_path):
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert lines == ["error: XT_HOST_ALLOCATOR='jemalloc': expected one of retain, system"], lines
     assert not any(tmp_path.iterdir())
+
+
+# ---- only on XLA:CPU; bounded between the cells of a grid -------------------------------------------------
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return 1
+
+
+@pytest.mark.parametrize("backend,expected", [("cpu", "retain"), ("gpu", "system (gpu backend)"),
+                                              ("tpu", "system (tpu backend)")])
+def test_the_policy_applies_on_xla_cpu_only(monkeypatch, backend, expected):
+    from repro.training import host_memory
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(host_memory, "_applied", None)
+    monkeypatch.setattr(host_memory, "default_backend", lambda: backend)
+    monkeypatch.setattr(host_memory.ctypes, "CDLL", lambda _: libc)
+    monkeypatch.setattr(host_memory.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(host_memory.platform, "system", lambda: "Linux")
+    monkeypatch.delenv(host_memory.ENV, raising=False)
+    assert host_memory.retain_freed_memory() == expected
+    assert len(libc.calls) == (3 if backend == "cpu" else 0)
+
+
+@pytest.mark.parametrize("platforms,plugin,device,expected", [
+    ("cuda", False, False, "gpu"), ("tpu", False, False, "tpu"), ("cpu", True, True, "cpu"),
+    ("", True, True, "gpu"), ("", True, False, "cpu"), ("", False, False, "cpu")])
+def test_the_default_backend_is_found_without_starting_jax(monkeypatch, platforms, plugin, device, expected):
+    from repro.training import host_memory
+
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
+    assert host_memory._platforms() == (platforms or __import__("jax").config.jax_platforms or "")
+    monkeypatch.setattr(host_memory, "_platforms", lambda: platforms)   # JAX_PLATFORMS / jax_platforms
+    monkeypatch.setattr(host_memory.importlib.util, "find_spec",
+                        lambda name: object() if plugin and name == "jax_cuda12_plugin" else None)
+    monkeypatch.setattr(host_memory.glob, "glob", lambda pattern: ["/dev/nvidia0"] if device and "nvidia" in pattern
+                        else [])
+    assert host_memory.default_backend() == expected
+
+
+TRIM_PROBE = r"""
+import json
+from repro.training import host_memory
+assert host_memory.retain_freed_memory() == "retain"
+blocks = [bytes(4096) + bytes([i % 256]) for i in range(100_000)]   # ~400 MB of heap blocks under the mmap ceiling
+start = host_memory.resident_mb()
+del blocks
+kept = host_memory.resident_mb()
+before, after = host_memory.release_between_cells()
+print(json.dumps({"start": start, "kept": kept, "before": before, "after": after}))
+"""
+
+
+def test_freed_memory_is_returned_between_cells():
+    """Under the policy the heap keeps freed pages (no trimming); release_between_cells (which run_grid calls
+    after every cell) returns them to the OS."""
+    env = {**cli.env(), "XT_HOST_ALLOCATOR": "retain"}
+    proc = subprocess.run([sys.executable, "-c", TRIM_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert m["kept"] > m["start"] - 50, m            # freed, but kept by the heap
+    assert m["after"] < m["before"] - 300, m         # returned by the trim
