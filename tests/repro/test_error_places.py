@@ -3,6 +3,8 @@ file is one line naming the file, the line and the column; preflight's fix colum
 traceback goes to repro.log. tests/data_prep/test_malformed_files.py walks every reader."""
 from __future__ import annotations
 
+import json
+
 from tests.support.cli import SMOKE, cli
 
 
@@ -25,9 +27,9 @@ def test_a_bad_byte_is_named_by_file_line_and_column_in_preflight_and_run(tmp_pa
     r = cli("preflight", SMOKE, f"output_dir={tmp_path / 'pre'}", f"data.data_dir={data_dir}", "grid.models=[bert-tiny]",
             "grid.target_tasks=[xnli]", "grid.intermediate_tasks=[none]", *OVERRIDES)
     assert r.returncode == 2, r.stderr[-2000:]
-    row = next(line for line in r.stdout.splitlines() if line.startswith("problem"))
-    assert f"{bad}:3: not UTF-8: byte 0xff at column 7" in row, row
-    assert f"fix {bad} line 3" in row, row          # the fix column names the file, not "the file named"
+    rows = json.loads((tmp_path / "pre" / "preflight.json").read_text())   # what the console prints, unwrapped
+    assert len(rows) == 1 and f"{bad}:3: not UTF-8: byte 0xff at column 7" in rows[0]["why"], rows
+    assert rows[0]["fix"].startswith(f"fix {bad} line 3"), rows   # the fix names the file, not "the file named"
     assert "codec can't decode" not in r.stdout + r.stderr
 
     r = cli("run", SMOKE, "--no-preflight", f"output_dir={tmp_path / 'run'}", f"data.data_dir={data_dir}",
