@@ -7,7 +7,6 @@ Exit status: 0 within tolerance, 1 above it or when the checkpoint lacks backbon
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from flax_models.modeling_utils import HEADS
@@ -41,6 +40,9 @@ def check_parity(args: argparse.Namespace) -> int:
     from flax_models import parity
 
     head = None if args.head == "none" else args.head
+    if args.json:   # a file of the user's is never overwritten: refused before the check (repro.outputs owns the rule)
+        from repro.outputs import check_json_output
+        check_json_output(args.json, "check-parity")
     result = parity.compare(args.model, head=head, num_labels=args.num_labels,
                             dtype=jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32,
                             tolerance=args.tolerance, seed=args.seed)
@@ -53,8 +55,8 @@ def check_parity(args: argparse.Namespace) -> int:
         print(f"logits             max |diff| {result.max_abs_logits:.3e}")
     print(f"{'PASS' if result.passed else 'FAIL'} (tolerance {result.tolerance:.1e})")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result.as_dict(), f, indent=2)
+        from repro.outputs import write_json_output
+        write_json_output(args.json, result.as_dict(), "check-parity")
     return 0 if result.passed else 1
 
 
@@ -69,6 +71,7 @@ def _quiet_transformers() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from flax_models.errors import MissingWeightsError
+    from repro.errors import OutputDirError
 
     args = _parser().parse_args(argv)
     _quiet_transformers()
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except MissingWeightsError as err:  # a partly random backbone has no parity to check: a failure, not bad input
         print(f"FAIL: {err}")
         return 1
-    except (OSError, ValueError, ImportError) as err:  # FileNotFoundError is an OSError
+    except (OSError, ValueError, ImportError, OutputDirError) as err:  # FileNotFoundError is an OSError
         print(f"error: {err}", file=sys.stderr)
         return 2
 

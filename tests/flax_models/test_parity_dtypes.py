@@ -43,3 +43,15 @@ def test_a_half_precision_torch_bin_names_its_dtype_from_the_config(tmp_path, ca
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
     assert main(["check-parity", str(tmp_path), "--tolerance", "1e-4"]) == 0
     assert "stored as bfloat16; PyTorch reference in float32" in capsys.readouterr().out
+
+
+def test_json_never_overwrites_a_file_the_check_did_not_write(half_dir, tmp_path, capsys):
+    _, folder = half_dir
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"mine": true}')
+    assert main(["check-parity", str(folder), "--json", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was not written by" in err and mine.read_text() == '{"mine": true}'
+    out = tmp_path / "parity.json"
+    assert main(["check-parity", str(folder), "--head", "sequence_classification", "--json", str(out)]) == 0
+    assert main(["check-parity", str(folder), "--head", "sequence_classification", "--json", str(out)]) == 0   # its own
