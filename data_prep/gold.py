@@ -66,12 +66,14 @@ def anchor_answer(context: str, text: str, start: int) -> int | None:
     answer_start, so starts drift by the stripped whitespace (google/xquad: 100 of zh's answers)."""
     if context[start:start + len(text)] == text:
         return start
-    best, i = None, context.find(text)
-    while i >= 0:
-        if best is None or abs(i - start) < abs(best - start):
-            best = i
-        i = context.find(text, i + 1)
-    return best
+    # The nearest occurrence is the last one starting before `start` or the first from it (the earlier on a
+    # tie): two searches, not a walk over every occurrence (a one-letter answer in a long context).
+    at = max(start, 0)
+    before = context.rfind(text, 0, at + len(text) - 1) if at > 0 else -1
+    after = context.find(text, at)
+    if before < 0 or (after >= 0 and after - at < at - before):
+        return after if after >= 0 else None
+    return before
 
 
 def anchor_answers(context: str, answers, dropped: Counter) -> tuple | None:

@@ -434,10 +434,15 @@ def _lareqa_file(data, lang, language, path, at, cand_ids, cand_texts, cand_ctx,
             context = par["context"]
             if "sentence_breaks" not in par:
                 raise FileFormatError(path, f"paragraph {n_par} has no key 'sentence_breaks'")
-            sents = []
+            sents, end = [], 0
             for pos, (s, e) in enumerate(par["sentence_breaks"]):
                 if not (isinstance(s, int) and isinstance(e, int)):
                     raise TypeError(f"sentence_breaks[{pos}] is not a pair of integers")
+                if not end <= s <= e <= len(context):   # sentences tile the context: memory linear in it
+                    raise FileFormatError(path, f"paragraph {n_par}: sentence_breaks[{pos}] = [{s}, {e}] is not a "
+                                                f"span after the previous one inside the {len(context)}-character "
+                                                "context")
+                end = e
                 key = (lang, context[s:e], context)
                 if key not in index:
                     index[key] = len(cand_ids)

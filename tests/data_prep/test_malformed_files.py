@@ -79,6 +79,10 @@ CASES = {
                           r": paragraph 1: IndexError: list index out of range"),
     "lareqa text break": ("lareqa", "test", "de", "lareqa/xquad-r/de.json", _lareqa([["0", 4]]),
                           r": paragraph 1: TypeError: sentence_breaks\[0\] is not a pair of integers"),
+    "lareqa overlapping breaks": ("lareqa", "test", "de", "lareqa/xquad-r/de.json", _lareqa([[0, 4], [0, 9]]),
+                                  r": paragraph 1: sentence_breaks\[1\] = \[0, 9\] is not a span after the previous one"),
+    "lareqa break past the context": ("lareqa", "test", "de", "lareqa/xquad-r/de.json", _lareqa([[0, 10**9]]),
+                                      r"sentence_breaks\[0\] = \[0, 1000000000\] is not a span .* 9-character context"),
     "mewslix mentions not a list": ("mewslix", "test", "de", "mewslix/wikinews_mentions/test-de.jsonl",
                                     b'{"context": {"text": "x"}, "mentions": 3}\n', r":1: 'mentions' is a int, expected a list"),
     "mewslix label file not json": ("mewslix", "test", "de", "mewslix/wikinews_labels/test-de.json", b"{oops",
@@ -151,3 +155,35 @@ def test_a_hub_row_with_a_null_answer_start_names_the_row():
     def null_start(rows):
         rows[1]["answers"] = {"text": ["Normandy"], "answer_start": [None]}
     assert "row 1: unexpected row (TypeError: int() argument must be" in _hub_case(null_start)
+
+
+
+def test_the_nearest_answer_is_found_as_a_walk_over_every_occurrence_would():
+    """anchor_answer finds the occurrence nearest to answer_start with two searches; a brute-force walk over
+    every occurrence (what it replaced) agrees on random contexts, starts before, inside and past the end."""
+    import random
+
+    from data_prep.gold import anchor_answer
+
+    def walk(context, text, start):
+        if context[start:start + len(text)] == text:
+            return start
+        found = [i for i in range(len(context)) if context.startswith(text, i)]
+        return min(found, key=lambda i: (abs(i - start), i)) if found else None
+
+    rng = random.Random(0)
+    for _ in range(20_000):
+        context = "".join(rng.choice("ab ") for _ in range(rng.randint(0, 30)))
+        text = "".join(rng.choice("ab ") for _ in range(rng.randint(1, 4)))
+        start = rng.randint(-3, 35)
+        assert anchor_answer(context, text, start) == walk(context, text, start), (context, text, start)
+
+
+def test_one_letter_answers_in_a_long_context_cost_two_searches_each(tmp_path):
+    """A hostile SQuAD file: 2,000 one-letter answers, each off its place, in a 200,000-letter context of
+    that letter. A walk over every occurrence made 4*10^8 steps; two searches each finish at once."""
+    context = "a" * 200_000
+    qas = [{"id": f"q{i}", "question": "?", "answers": [{"text": "a", "answer_start": 10**6 + i}]} for i in range(2000)]
+    _write(tmp_path, {"xquad/xquad.de.json": json.dumps({"data": [{"paragraphs": [{"context": context, "qas": qas}]}]}).encode()})
+    split = dp.load_examples("xquad", "test", "de", source="xtreme", data_dir=tmp_path)
+    assert len(split) == 2000 and split[0].answers == (("a", 199_999),)
