@@ -47,3 +47,32 @@ def test_a_bad_byte_in_a_yaml_preset_is_named_by_file_and_line(tmp_path):
     preset.write_bytes(b"name: mine\noutput_dir: runs/\xff\n")
     r = cli("preflight", preset)
     assert r.returncode == 2 and r.stderr.strip() == f"error: config: {preset} line 2 is not UTF-8 (byte 0xff)", r.stderr
+
+
+def test_malformed_model_and_tokenizer_files_are_named_in_preflight(tmp_path):
+    """Three models, three broken folders: a 5000-digit number in config.json, a nesting bomb as the shard
+    index, a tokenizer.json with a bad byte. One preflight names each file."""
+    from tests.support.tokenizers import bert_tokenizer
+
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    (digits / "config.json").write_bytes(b'{"model_type": "roberta", "vocab_size": ' + b"9" * 5000 + b"}")
+    bomb = tmp_path / "bomb"
+    bomb.mkdir()
+    (bomb / "config.json").write_text(json.dumps({"model_type": "xlnet", "vocab_size": 512, "d_model": 32,
+                                                  "n_layer": 2, "n_head": 4, "d_inner": 64}))
+    (bomb / "model.safetensors.index.json").write_text('{"weight_map": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    tok = tmp_path / "tok"
+    bert_tokenizer().save_pretrained(tok)
+    raw = (tok / "tokenizer.json").read_bytes()
+    (tok / "tokenizer.json").write_bytes(raw[:100] + b"\xff" + raw[100:])
+    r = cli("preflight", SMOKE, f"output_dir={tmp_path / 'out'}", "grid.intermediate_tasks=[none]",
+            "grid.target_tasks=[synth_sentiment]", f"models.bert-tiny.tokenizer={tok}",
+            "models.roberta-tiny.hf_config=null", f"models.roberta-tiny.name_or_path={digits}",
+            "models.xlnet-tiny.hf_config=null", f"models.xlnet-tiny.name_or_path={bomb}")
+    assert r.returncode == 2, r.stderr[-2000:]
+    whys = " | ".join(row["why"] for row in json.loads((tmp_path / "out" / "preflight.json").read_text()))
+    assert f"{tok / 'tokenizer.json'}:" in whys and "not UTF-8 (byte 0xff" in whys, whys
+    assert f"{digits / 'config.json'}: not JSON (Exceeds the limit" in whys, whys
+    assert f"{bomb / 'model.safetensors.index.json'}: not a safetensors index (maximum recursion" in whys, whys
+    assert "Traceback" not in r.stdout + r.stderr
