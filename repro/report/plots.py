@@ -1,14 +1,90 @@
-"""The report's figures (matplotlib, Agg), each as PNG and SVG: per-language scores and the transfer gap with
-their 95 % intervals, the per-language heatmap of with − without, learning curves against steps and FLOPs,
-score against training size, training FLOPs, wall time with compile time apart, benchmark latency.
-Input: the report's tables (repro.report.build), never results files."""
+"""The report's figures (matplotlib, Agg), each as PDF and SVG for a paper and a 300-dpi PNG for report.md, all
+cropped to their content: per-language scores and the transfer gap with their 95 % intervals, per-language
+heatmaps of the scores and of with − without, learning curves against steps and FLOPs, score against
+training size, training FLOPs, wall time with compile time apart, benchmark latency.
+Input: the report's tables (repro.report.build), never results files.
+
+Print size: no figure is wider than a two-column paper's text width (TEXT_WIDTH, 7 in) and no text is
+smaller than 8 pt, so placed at its own width every label is at least 8 pt; a figure over languages grows
+with their number up to that width. Titles are wrapped to the figure's width, log axes label decades only
+(never the 2×10⁹ 3×10⁹ … run of minor labels), long category labels go on a horizontal bar chart's y axis.
+tests/repro/test_plots.py draws every figure and checks that no two texts overlap.
+"""
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 from repro.results import NONE
+
+TEXT_WIDTH = 7.0        # inches: a two-column paper's full text width (a one-column figure: 3.3)
+FONT_PT = 8             # the smallest text in any figure
+FORMATS = ("png", "pdf", "svg")
+LANGS_PER_PANEL = 24    # bar charts over languages: beyond this, the languages continue on another row
+PNG_DPI = 300
+
+
+def figure_width(n: int, per_item: float, fixed: float, least: float = 3.3) -> float:
+    """A figure's width for n categories (languages, bars): fixed margins plus per_item each, within
+    [least, TEXT_WIDTH]."""
+    return min(TEXT_WIDTH, max(least, fixed + per_item * n))
+
+
+def wrap_title(text: str, width_in: float, size: float) -> str:
+    """Title text wrapped to the figure's width (an average glyph is ~0.55 em wide)."""
+    chars = max(20, int(width_in * 72 / (size * 0.55)))
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False))
+
+
+def fit_titles(fig) -> None:
+    """Re-wraps each axes title to its axes' drawn width and the figure title to the figure's, measured
+    with the renderer (a title wider than its figure was cut at both edges, or widened the saved image)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pairs = [(ax.title, ax.get_window_extent(renderer).width) for ax in fig.axes if ax.get_title()]
+    if getattr(fig, "_suptitle", None) is not None:
+        pairs.append((fig._suptitle, fig.bbox.width))
+    for text, room in pairs:
+        words = " ".join(text.get_text().split())
+        chars = len(words)
+        while chars > 12:
+            text.set_text("\n".join(textwrap.wrap(words, chars, break_on_hyphens=False)))
+            if text.get_window_extent(renderer).width <= room:
+                break
+            chars = int(chars * 0.9)
+
+
+def _few_log_ticks(lo: float, hi: float) -> list[float]:
+    if not (lo > 0 and hi > lo):
+        return []
+    for subs in ((1.0, 3.0), (1.0, 2.0, 5.0)):
+        ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in subs if lo <= m * 10.0 ** k <= hi]
+        if 2 <= len(ticks) <= 4:
+            return ticks
+    step = (math.log10(hi) - math.log10(lo)) / 4
+    return [float(f"{10 ** (math.log10(lo) + step * j):.1g}") for j in (1, 2, 3)]
+
+
+def log_axis(ax, which: str = "x") -> None:
+    """A log axis labelled at powers of ten only (major ticks), minor ticks unlabelled; where fewer than two
+    powers of ten fall inside, at 1× and 3× each decade ("3e9", "1e10"), so labels never run into each other."""
+    from matplotlib import ticker
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    lo, hi = (ax.get_xlim() if which == "x" else ax.get_ylim())
+    axis.set_minor_formatter(ticker.NullFormatter())
+    decades = math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1 if lo > 0 and hi > 0 else 0
+    if decades >= 2:
+        axis.set_major_locator(ticker.LogLocator(base=10, numticks=6))
+        axis.set_major_formatter(ticker.LogFormatterSciNotation(base=10, labelOnlyBase=True))
+    else:
+        # 1× and 3× each decade, or 1×, 2×, 5×, or 3 rounded values: 2-4 labels, never 2×, 3×, 4× … in a row
+        axis.set_major_locator(ticker.FixedLocator(_few_log_ticks(lo, hi)))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.0e}".replace("e+", "e")))
 
 
 def bench_label(r: dict) -> str:
@@ -49,23 +125,51 @@ def _suffix(size: str, sizes: set) -> str:
     return "" if len(sizes) <= 1 else f"_n{size}"
 
 
-def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path, synthetic: bool) -> list[str]:
-    """The figures of the report's tables into plot_dir (PNG and, beside it, SVG); returns the PNG names."""
+def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path, synthetic: bool,
+                inspect: Callable | None = None) -> list[str]:
+    """The figures of the report's tables into plot_dir (PNG, PDF and SVG of each); returns the PNG names.
+    inspect(name, fig), if given, sees each drawn figure before it is closed (the tests' overlap check)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
-    matplotlib.rcParams["svg.fonttype"] = "none"     # SVG text stays text
     tag = " [SYNTHETIC]" if synthetic else ""
     written = []
+    style = {"svg.fonttype": "none",            # SVG text stays text
+             "pdf.fonttype": 42,                # TrueType in the PDF: editable, and what journals ask for
+             "font.size": FONT_PT, "axes.titlesize": FONT_PT + 1, "axes.labelsize": FONT_PT,
+             "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT,
+             "figure.titlesize": FONT_PT + 1, "savefig.bbox": "tight", "savefig.pad_inches": 0.02}
+
+    def title(fig_or_ax, text, suptitle=False):
+        width = fig_or_ax.get_figwidth() if suptitle else fig_or_ax.figure.get_figwidth() * \
+            fig_or_ax.get_position().width
+        wrapped = wrap_title(text, width, FONT_PT + 1)
+        return fig_or_ax.suptitle(wrapped) if suptitle else fig_or_ax.set_title(wrapped)
 
     def save(fig, name):
         fig.tight_layout()
-        fig.savefig(plot_dir / name, dpi=100)
-        fig.savefig(plot_dir / f"{name[:-4]}.svg")
+        fit_titles(fig)
+        top = 1.0
+        if getattr(fig, "_suptitle", None) is not None:   # the axes start below the figure title, whatever its lines
+            fig.canvas.draw()
+            top = 1.0 - (fig._suptitle.get_window_extent(fig.canvas.get_renderer()).height + 6) / fig.bbox.height
+        fig.tight_layout(rect=(0, 0, 1, top))
+        stem = name[:-4]
+        for fmt_ in FORMATS:
+            fig.savefig(plot_dir / f"{stem}.{fmt_}", **({"dpi": PNG_DPI} if fmt_ == "png" else {}))
+        if inspect is not None:
+            inspect(name, fig)
         plt.close(fig)
         written.append(name)
+
+    with matplotlib.rc_context(style):
+        _draw(tables, bench, synthetic, tag, plt, TwoSlopeNorm, matplotlib, title, save)
+    return written
+
+
+def _draw(tables, bench, synthetic, tag, plt, TwoSlopeNorm, matplotlib, title, save) -> None:
 
     per_lang = tables["per_language"]
     sizes_of = defaultdict(set)
@@ -76,10 +180,17 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
     for task, size in sorted({(r["target_task"], r["train_size"]) for r in per_lang}):
         rows = [r for r in per_lang if r["target_task"] == task and r["train_size"] == size]
         models = sorted({r["model"] for r in rows})
-        fig, axes = plt.subplots(1, len(models), figsize=(max(4.5, 4.5 * len(models)), 3.6), squeeze=False)
-        for ax, model in zip(axes[0], models):
-            mr = [r for r in rows if r["model"] == model]
-            langs = list(dict.fromkeys(r["language"] for r in mr))
+        all_langs = list(dict.fromkeys(r["language"] for r in rows))
+        n_series = len({r["intermediate_task"] for r in rows} | {NONE})
+        # At most LANGS_PER_PANEL languages side by side (8-pt labels need ~0.15 in each); more go on further rows.
+        parts = math.ceil(len(all_langs) / LANGS_PER_PANEL)
+        chunk = math.ceil(len(all_langs) / parts)
+        panels = [(m, all_langs[j:j + chunk]) for m in models for j in range(0, len(all_langs), chunk)]
+        per_lang_in = max(0.15, 0.06 * n_series + 0.05)
+        fig, axes = plt.subplots(len(panels), 1, figsize=(figure_width(chunk, per_lang_in, 3.4),
+                                                          2.1 * len(panels) + 0.5), squeeze=False)
+        for ax, (model, langs) in zip(axes[:, 0], panels):
+            mr = [r for r in rows if r["model"] == model and r["language"] in langs]
             series = [("without", NONE, "#999999")] + [
                 ("with", i, None) for i in sorted({r["intermediate_task"] for r in mr} - {NONE})]
             width = 0.8 / len(series)
@@ -89,14 +200,17 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
                 xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(langs))]
                 _bars(ax, xs, ys, width, [src.get(lang) for lang in langs], prefix, color=color,
                       label="no intermediate" if prefix == "without" else f"int. {inter}")
-            ax.set_xticks(range(len(langs)), [lang.replace("_", " ") for lang in langs], rotation=60, fontsize=7)
-            ax.set_title(model, fontsize=9)
+            ax.set_xticks(range(len(langs)), [lang.replace("_", " ") for lang in langs], rotation=90)
+            ax.set_xlim(-0.6, len(langs) - 0.4)
+            title(ax, model if parts == 1 else f"{model} ({langs[0]}–{langs[-1]})")
             ax.set_ylabel(mr[0]["metric"])
-            ax.legend(fontsize=7)
-        fig.suptitle(f"{task}: score per language, 95% CI{tag}", fontsize=10)
+            if ax is axes[0, 0]:   # one legend for the figure, beside the first panel
+                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        title(fig, f"{task}: score per language, 95% CI{tag}", suptitle=True)
         save(fig, f"scores_{task}{_suffix(size, sizes_of[task])}.png")
 
-    # heatmap of with − without, cells whose interval contains 0 hatched
+    # heatmaps per language: the scores of every arm (top) and with − without (bottom; hatched where the
+    # difference's interval contains 0)
     for task, size in sorted({(r["target_task"], r["train_size"]) for r in per_lang}):
         rows = [r for r in per_lang if r["target_task"] == task and r["train_size"] == size
                 and r["intermediate_task"] != NONE and not math.isnan(_num(r["diff_mean"]))]
@@ -105,45 +219,100 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
         pairs = list(dict.fromkeys((r["model"], r["intermediate_task"]) for r in rows))
         langs = list(dict.fromkeys(r["language"] for r in rows))
         at = {(r["model"], r["intermediate_task"], r["language"]): r for r in rows}
+        arms = []   # (label, {language: score}) for the scores panel: each model without, then each arm with
+        for m in dict.fromkeys(m for m, _ in pairs):
+            first = next(r for r in rows if r["model"] == m)
+            arms.append((f"{m} / {first.get('baseline') or NONE}",
+                         {r["language"]: _num(r["without_mean"]) for r in rows if r["model"] == m
+                          and r["intermediate_task"] == first["intermediate_task"]}))
+            arms += [(f"{m} / {i}", {r["language"]: _num(r["with_mean"]) for r in rows
+                                     if r["model"] == m and r["intermediate_task"] == i}) for mm, i in pairs if mm == m]
+        scores = [[v.get(lang, math.nan) for lang in langs] for _, v in arms]
         grid = [[_num(at[(m, i, lang)]["diff_mean"]) if (m, i, lang) in at else math.nan for lang in langs]
                 for m, i in pairs]
         span = max([abs(v) for row in grid for v in row if not math.isnan(v)] + [1e-9])
-        fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(langs) + 2.5), 0.6 * len(pairs) + 1.8))
-        im = ax.imshow(grid, cmap="RdBu", norm=TwoSlopeNorm(0, -span, span), aspect="auto")
-        for y, (m, i) in enumerate(pairs):
-            for x, lang in enumerate(langs):
+        label_in = 0.075 * max(len(a) for a, _ in arms) + 0.3   # the arm labels' length at 8 pt
+        cell_in = 0.42                                           # a cell that holds "-10.5" at 8 pt
+        # Few languages: languages across, scores above the differences. Many: languages down the side and the
+        # two maps beside each other, so the figure keeps 8-pt labels within the text width at any count.
+        across = label_in + 1.2 + 0.2 * len(langs) <= TEXT_WIDTH
+        if across:
+            cell_in = min(cell_in, (TEXT_WIDTH - label_in - 1.2) / len(langs))
+            fig, (ax_s, ax_d) = plt.subplots(
+                2, 1, figsize=(min(TEXT_WIDTH, label_in + 1.2 + cell_in * len(langs)),
+                               0.3 * (len(arms) + len(pairs)) + 2.2),
+                gridspec_kw={"height_ratios": [max(len(arms), 1), max(len(pairs), 1)]})
+        else:
+            cell_in = min(cell_in, (TEXT_WIDTH - 2.4) / (len(arms) + len(pairs)))
+            fig, (ax_s, ax_d) = plt.subplots(
+                1, 2, figsize=(TEXT_WIDTH, 0.17 * len(langs) + label_in + 1.0),
+                gridspec_kw={"width_ratios": [max(len(arms), 1), max(len(pairs), 1)]})
+        annotate = across and cell_in >= 0.38   # values in the cells only where 8 pt fits
+        orient = (lambda m: m) if across else (lambda m: [list(c) for c in zip(*m)])   # rows = arms, or languages
+        at_xy = (lambda lang_i, arm_i: (lang_i, arm_i)) if across else (lambda lang_i, arm_i: (arm_i, lang_i))
+        im_s = ax_s.imshow(orient(scores), cmap="viridis", aspect="auto")
+        im_d = ax_d.imshow(orient(grid), cmap="RdBu", norm=TwoSlopeNorm(0, -span, span), aspect="auto")
+        for a, row in enumerate(scores):
+            for li, v in enumerate(row):
+                if annotate and not math.isnan(v):
+                    ax_s.text(*at_xy(li, a), f"{v:.0f}", ha="center", va="center", fontsize=FONT_PT,
+                              color="white" if im_s.norm(v) < 0.5 else "black")
+        for a, (m, i) in enumerate(pairs):
+            for li, lang in enumerate(langs):
                 r = at.get((m, i, lang))
                 if r is None:
                     continue
                 open_ = ci_contains_zero(r)
+                x, y = at_xy(li, a)
                 if open_ is not False:
-                    ax.add_patch(matplotlib.patches.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="///",
-                                                              edgecolor="#777777", lw=0))
-                ax.text(x, y, f"{_num(r['diff_mean']):.1f}", ha="center", va="center", fontsize=6,
-                        fontweight="normal" if open_ is not False else "bold")
-        ax.set_xticks(range(len(langs)), [lang.replace("_", " ") for lang in langs], rotation=60, fontsize=7)
-        ax.set_yticks(range(len(pairs)), [f"{m} / {i}" for m, i in pairs], fontsize=7)
-        fig.colorbar(im, ax=ax, label="with − without")
-        ax.set_title(f"{task}: with − without intermediate training (hatched: 95% CI contains 0 or none){tag}",
-                     fontsize=9)
+                    ax_d.add_patch(matplotlib.patches.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="///",
+                                                                edgecolor="#777777", lw=0))
+                if annotate:
+                    ax_d.text(x, y, f"{_num(r['diff_mean']):.1f}", ha="center", va="center", fontsize=FONT_PT,
+                              fontweight="normal" if open_ is not False else "bold")
+        lang_labels = [lang.replace("_", " ") for lang in langs]
+        for ax, labels in ((ax_s, [a for a, _ in arms]), (ax_d, [f"{m} / {i}" for m, i in pairs])):
+            if across:
+                ax.set_xticks(range(len(langs)), lang_labels, rotation=90)
+                ax.set_yticks(range(len(labels)), labels)
+            else:
+                ax.set_yticks(range(len(langs)), lang_labels)
+                ax.set_xticks(range(len(labels)), labels, rotation=90)
+                ax.xaxis.tick_top()   # the arm labels on top (the titles go above them), the colour bars below
+        if across:
+            ax_s.tick_params(labelbottom=False)
+        else:
+            ax_d.tick_params(labelleft=False)
+        metric = rows[0]["metric"]
+        bar = {"fraction": 0.04, "pad": 0.02} if across else {"location": "bottom", "fraction": 0.03, "pad": 0.01}
+        fig.colorbar(im_s, ax=ax_s, label=metric, **bar)
+        fig.colorbar(im_d, ax=ax_d, label="with − without", **bar)
+        title(ax_s, f"{metric} per language")
+        title(ax_d, "with − without (hatched: 95% CI contains 0 or none; bold: excludes 0)")
+        title(fig, f"{task}: scores and differences per language{tag}", suptitle=True)
         save(fig, f"heatmap_{task}{_suffix(size, sizes_of[task])}.png")
 
     gap = tables["transfer_gap"]
-    if gap:
-        fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(gap) + 2), 3.6))
-        labels = [f"{r['target_task']}\n{r['model']}\n{r['intermediate_task']}" for r in gap]
-        xs = list(range(len(gap)))
-        _bars(ax, [x - 0.2 for x in xs], [_num(r["gap_without_mean"]) for r in gap], 0.4,
-              [{"without_mean": r["gap_without_mean"], "without_ci_low": r.get("gap_without_ci_low"),
-                "without_ci_high": r.get("gap_without_ci_high")} for r in gap], "without",
-              label="no intermediate", color="#999999")
-        _bars(ax, [x + 0.2 for x in xs], [_num(r["gap_with_mean"]) for r in gap], 0.4,
-              [{"with_mean": r["gap_with_mean"], "with_ci_low": r.get("gap_with_ci_low"),
-                "with_ci_high": r.get("gap_with_ci_high")} for r in gap], "with", label="with intermediate")
-        ax.set_xticks(xs, labels, fontsize=7)
-        ax.set_ylabel("en − mean(other languages)")
-        ax.set_title(f"Transfer gap, 95% CI{tag}", fontsize=10)
-        ax.legend(fontsize=7)
+    if gap:   # horizontal bars: the (task, model, intermediate) labels read along the y axis at 8 pt
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 0.32 * len(gap) + 1.2))
+        labels = [f"{r['target_task']} · {r['model']} · {r['intermediate_task']}" for r in gap]
+        ys = list(range(len(gap)))
+        for offset, prefix, label, color in ((-0.2, "without", "no intermediate", "#999999"),
+                                             (0.2, "with", "with intermediate", "C0")):
+            vals = [_num(r[f"gap_{prefix}_mean"]) for r in gap]
+            ax.barh([y + offset for y in ys], vals, 0.4, color=color, label=label)
+            errs = [(y + offset, v, interval({f"{prefix}_mean": r[f"gap_{prefix}_mean"],
+                                              f"{prefix}_ci_low": r.get(f"gap_{prefix}_ci_low"),
+                                              f"{prefix}_ci_high": r.get(f"gap_{prefix}_ci_high")}, prefix))
+                    for y, v, r in zip(ys, vals, gap)]
+            errs = [e for e in errs if e[2] is not None and not math.isnan(e[1])]
+            if errs:
+                ax.errorbar([e[1] for e in errs], [e[0] for e in errs], xerr=[[e[2][0] for e in errs],
+                            [e[2][1] for e in errs]], fmt="none", ecolor="black", capsize=2, lw=0.8)
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("transfer gap: en − mean(other languages)")
+        title(ax, f"Transfer gap, 95% CI{tag}: without (grey) and with (blue) intermediate training")
         save(fig, "transfer_gap.png")
 
     # learning curves: English dev against target steps and against total training FLOPs
@@ -151,7 +320,7 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
     for task in sorted({r["target_task"] for r in curves}):
         rows = [r for r in curves if r["target_task"] == task]
         panels = sorted({(r["model"], r["train_size"]) for r in rows})
-        fig, axes = plt.subplots(len(panels), 2, figsize=(9, 3.2 * len(panels)), squeeze=False)
+        fig, axes = plt.subplots(len(panels), 2, figsize=(TEXT_WIDTH, 2.4 * len(panels) + 0.9), squeeze=False)
         for (model, size), (ax_s, ax_f) in zip(panels, axes):
             for k, inter in enumerate(sorted({r["intermediate_task"] for r in rows}, key=lambda i: i != NONE)):
                 sub = [r for r in rows if r["model"] == model and r["train_size"] == size
@@ -173,20 +342,21 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
                         ax.fill_between(xs, [min(r["dev"] for r in by_step[s]) for s in steps],
                                         [max(r["dev"] for r in by_step[s]) for s in steps], color=color, alpha=0.15)
             ax_s.set_xlabel("target steps")
-            ax_f.set_xlabel("training FLOPs (target + share of the intermediate run)")
+            ax_f.set_xlabel("training FLOPs (target + intermediate share)")
             ax_f.set_xscale("log")
+            log_axis(ax_f, "x")
             for ax in (ax_s, ax_f):
                 ax.set_ylabel("English dev")
-                ax.set_title(f"{model}, train size {size}", fontsize=9)
-                ax.legend(fontsize=7)
-        fig.suptitle(f"{task}: learning curves (band: min–max over seeds){tag}", fontsize=10)
+                title(ax, f"{model}, train size {size}")
+            ax_s.legend(loc="lower right", frameon=False)
+        title(fig, f"{task}: learning curves (band: min–max over seeds){tag}", suptitle=True)
         save(fig, f"curves_{task}.png")
 
     # sample efficiency
     eff = tables.get("sample_efficiency", [])
     for task in sorted({r["target_task"] for r in eff}):
         rows = [r for r in eff if r["target_task"] == task]
-        fig, ax = plt.subplots(figsize=(5.5, 4))
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.6, 3.0))
         for k, (model, inter) in enumerate(sorted({(r["model"], r["intermediate_task"]) for r in rows})):
             sub = sorted((r for r in rows if r["model"] == model and r["intermediate_task"] == inter),
                          key=lambda r: r["train_examples"])
@@ -199,10 +369,11 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
                 ax.errorbar([e[0] for e in errs], [e[1] for e in errs], yerr=[[e[2][0] for e in errs],
                             [e[2][1] for e in errs]], fmt="none", ecolor=f"C{k}", capsize=2)
         ax.set_xscale("log")
+        log_axis(ax, "x")
         ax.set_xlabel("target training examples")
         ax.set_ylabel(f"{rows[0]['score'].replace('_', ' ')}, 95% CI")
-        ax.set_title(f"{task}: score against training size{tag}", fontsize=10)
-        ax.legend(fontsize=7)
+        title(ax, f"{task}: score against training size{tag}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         save(fig, f"sample_efficiency_{task}.png")
 
     cost = tables.get("cost", [])
@@ -216,42 +387,48 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
             vs = [v for v in vs if not math.isnan(v)]
             return sum(vs) / len(vs) if vs else 0.0
 
-        labels = ["\n".join(map(str, k)) for k in keys]
-        fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(keys) + 2), 3.8))
+        one_size = len({k[2] for k in keys}) == 1   # task · model · [train size ·] intermediate
+        labels = [" · ".join(str(v) for j, v in enumerate(k) if not (one_size and j == 2)) for k in keys]
+        ys = list(range(len(keys)))
+        height = 0.3 * len(keys) + 1.3
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH, height))
         inter = [mean_of(k, "intermediate_flops_share") for k in keys]
         target = [mean_of(k, "target_flops") for k in keys]
-        ax.bar(range(len(keys)), inter, 0.6, label="intermediate (share of the shared run)", color="C1")
-        ax.bar(range(len(keys)), target, 0.6, bottom=inter, label="target", color="C0")
-        ax.set_xticks(range(len(keys)), labels, fontsize=6)
-        ax.set_ylabel("training FLOPs (mean over seeds)")
-        ax.set_title(f"Training cost in FLOPs{tag}", fontsize=10)
-        ax.legend(fontsize=7)
+        power = int(math.floor(math.log10(max(a + b for a, b in zip(inter, target))))) if any(inter + target) else 0
+        inter, target = [v / 10 ** power for v in inter], [v / 10 ** power for v in target]   # no offset text
+        ax.barh(ys, inter, 0.6, color="C1")
+        ax.barh(ys, target, 0.6, left=inter, color="C0")
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"training FLOPs, ×1e{power} (mean over seeds)")
+        title(ax, f"Training cost in FLOPs{tag}: target (blue) and the share of the intermediate run (orange)")
         save(fig, "training_flops.png")
 
-        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(keys) + 2), 3.8))
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 0.45 * len(keys) + 1.5))
         parts = (("compile_s", "compile", "C3"), ("eval_s", "dev evaluation", "C2"),
                  ("checkpoint_s", "checkpoints", "C4"), ("steps_s", "training steps", "C0"))
         for offset, phase in ((-0.2, "intermediate"), (0.2, "target")):
-            bottom = [0.0] * len(keys)
+            left = [0.0] * len(keys)
             for col, label, color in parts:
-                ys = [mean_of(k, f"{phase}_{col}") for k in keys]
-                ax.bar([x + offset for x in range(len(keys))], ys, 0.38, bottom=bottom, color=color,
-                       hatch="//" if phase == "intermediate" else None,
-                       label=f"{label}" if phase == "target" else None)
-                bottom = [b + y for b, y in zip(bottom, ys)]
-        ax.set_xticks(range(len(keys)), labels, fontsize=6)
-        ax.set_ylabel("wall time, s (hatched: intermediate run, whole)")
-        ax.set_title(f"Wall time, compilation apart{tag}", fontsize=10)
-        ax.legend(fontsize=7)
+                xs = [mean_of(k, f"{phase}_{col}") for k in keys]
+                ax.barh([y + offset for y in ys], xs, 0.38, left=left, color=color,
+                        hatch="//" if phase == "intermediate" else None,
+                        label=f"{label}" if phase == "target" else None)
+                left = [a + b for a, b in zip(left, xs)]
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("wall time, s (hatched: the intermediate run, whole)")
+        title(ax, f"Wall time{tag}: compilation (red), dev evaluation (green), checkpoints (purple), "
+                  "training steps (blue); upper bar of a pair: the intermediate run (hatched)")
         save(fig, "wall_time.png")
 
     if bench:
-        fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(bench) + 2), 3.6))
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 0.28 * len(bench) + 1.2))
         labels = [bench_label(r) for r in bench]
-        ax.bar(range(len(bench)), [r["median_ms"] for r in bench],
-               color=["C0" if r.get("impl", "jax") == "jax" else "C1" for r in bench])
-        ax.set_xticks(range(len(bench)), labels, rotation=60, ha="right", fontsize=6)
-        ax.set_ylabel("median latency, ms")
-        ax.set_title("Benchmarks (pytest-benchmark; blue: jax, orange: other)", fontsize=10)
+        ax.barh(range(len(bench)), [r["median_ms"] for r in bench],
+                color=["C0" if r.get("impl", "jax") == "jax" else "C1" for r in bench])
+        ax.set_yticks(range(len(bench)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("median latency, ms")
+        title(ax, "Benchmarks (pytest-benchmark; blue: jax, orange: other)")
         save(fig, "benchmark_latency.png")
-    return written

@@ -186,6 +186,12 @@ def test_wheel_in_a_fresh_venv_runs_a_preset_outside_the_checkout(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
     py, exe = venv / "bin" / "python", venv / "bin" / "xtreme-transfer"
+    # A venv made from a venv's python layers on the base interpreter, not on the test venv: name the test
+    # venv's site-packages in a .pth so the dependencies come from it (nothing is downloaded). Its .pth files
+    # are not processed from there, so its editable install of this checkout stays out.
+    import sysconfig
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / "test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall",
                     str(wheel)], check=True, env=e, timeout=600)
     work = tmp_path / "elsewhere"
@@ -196,12 +202,13 @@ def test_wheel_in_a_fresh_venv_runs_a_preset_outside_the_checkout(tmp_path):
     r = subprocess.run([exe, "--version"], cwd=work, env=e, text=True, capture_output=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("xtreme-transfer "), r.stderr
     from tests.support.cli import tiny_overrides
-    r = subprocess.run([exe, "grid", "smoke", *tiny_overrides(work / "run")], cwd=work, env=e, text=True,
+    cell = tiny_overrides(work / "run")
+    r = subprocess.run([exe, "grid", "smoke", *cell], cwd=work, env=e, text=True,
                        capture_output=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 ran" in r.stdout
     cells = list((work / "run" / "cells").iterdir())
     assert len(cells) == 1 and (cells[0] / "results.json").is_file()
-    r = subprocess.run([exe, "grid", "configs/smoke.yaml", *tiny_overrides(work / "run")], cwd=work, env=e,
+    r = subprocess.run([exe, "grid", "configs/smoke.yaml", *cell], cwd=work, env=e,
                        text=True, capture_output=True, timeout=900)
     assert r.returncode == 0 and "1 already finished" in r.stdout, r.stdout + r.stderr
