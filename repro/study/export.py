@@ -143,6 +143,21 @@ def _datasets(cfg, results: CellResults) -> list[str]:
     return sorted({SOURCES[t].path for t in tasks if t and t in SOURCES})
 
 
+def _hub_config(results: CellResults, lang: str) -> str:
+    """The hub dataset's config of a language (google/xtreme's udpos.English), else the language code."""
+    if not results.synthetic:
+        from data_prep.hub import SOURCES
+
+        source = SOURCES.get(results.target_task)
+        try:
+            name = source.config(lang) if source is not None else None
+        except (KeyError, ValueError):
+            name = None
+        if name:
+            return str(name)
+    return lang
+
+
 def card(cfg, results: CellResults, head: str, ci: dict[str, tuple[float, float]], version: str) -> str:
     """README.md: the hub's metadata header and the card's text."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -156,7 +171,7 @@ def card(cfg, results: CellResults, head: str, ci: dict[str, tuple[float, float]
     datasets = _datasets(cfg, results)
     dataset_type = datasets[0] if datasets else f"synthetic/{results.target_task}"
     evals = [EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=f"{results.target_task} ({lang})",
-                        dataset_config=lang, dataset_split=results.eval_split, metric_type=metric,
+                        dataset_config=_hub_config(results, lang), dataset_split=results.eval_split, metric_type=metric,
                         metric_name=f"{metric} ({lang})", metric_value=round(score, 2))
              for lang, score in results.per_language.items()]
     base = cfg.model.name_or_path

@@ -67,6 +67,8 @@ def results_of(cell):
 def test_the_model_card_has_the_hub_metadata_and_every_languages_score(exported):
     from huggingface_hub import ModelCard
 
+    from repro.results import CellResults
+
     cell, out = exported
     r = results(cell)
     card = ModelCard.load(out / "README.md")
@@ -75,9 +77,12 @@ def test_the_model_card_has_the_hub_metadata_and_every_languages_score(exported)
     assert data.library_name == "transformers" and data.pipeline_tag == "text-classification"
     assert {"xtreme-transfer", "cross-lingual-transfer", "synthetic"} <= set(data.tags)
     assert data.metrics == ["accuracy"]
-    scores = {e.dataset_config: e.metric_value for e in data.eval_results}
+    scores = {e.dataset_name.split("(")[1].rstrip(")"): e.metric_value for e in data.eval_results}
     assert scores == {lang: round(v, 2) for lang, v in r["per_language"].items()}
     assert {e.dataset_split for e in data.eval_results} == {r["eval_split"]}
+    assert [e.dataset_config for e in data.eval_results] == list(r["per_language"])   # synthetic: the codes
+    real = CellResults.from_dict({**r, "synthetic": False, "target_task": "udpos"}, "a real-data cell")
+    assert export._hub_config(real, "en") == "udpos.English"   # real data: the hub dataset's own config name
     text = card.text
     for lang, v in r["per_language"].items():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"| {lang} |"))
