@@ -33,7 +33,7 @@ from repro.errors import OutputDirError
 PACKAGE = "xtreme-transfer"
 # What a run folder holds at its top (repro.rundir, repro.study.shards, run_all.sh's default report).
 RUN_PARTS = ("cells", "intermediate", ".locks", ".shards")
-_RUN_EXTRA = ("report",)
+_RUN_EXTRA = ("report", "features")   # the default report; the feature cache (repro.study.feature_cache)
 # Files another tool of the package adds to a finished output (run_all.sh marks an incomplete report).
 COMPANIONS = {"report": ("INCOMPLETE",)}
 # A report written before reports carried the marker: exactly what build_report writes (recognised by shape).

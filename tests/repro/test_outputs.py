@@ -229,6 +229,7 @@ def test_run_output_dir_accepts_absent_empty_and_previous_runs(run, tmp_path):
     outputs.claim_run_dir(tmp_path / "new")
     (tmp_path / "empty").mkdir()
     outputs.claim_run_dir(tmp_path / "empty")
+    (run / "features").mkdir()   # the feature cache's default home
     outputs.claim_run_dir(run)   # a run from before the marker: resumed, then marked
     assert (run / outputs.marker_name("run")).is_file()
     (run / "notes.txt").write_text("mine")   # a marked run may hold the user's notes
