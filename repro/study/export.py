@@ -12,6 +12,7 @@ writes OUT/ with
                                      intermediate task, the recipe, the package version and commit, the data's
                                      licence
     xtreme_transfer.json             the cell's results.json, as exported
+    xtreme_transfer_config.yaml      the cell's config.yaml (`python -m repro run` on it repeats the cell)
 
 OUT is written as a whole (a temporary sibling, then one rename) and only where nothing of the user's can be lost
 (repro.outputs): absent, empty, or an export this command wrote. `--push-to-hub` then uploads OUT with
@@ -34,6 +35,7 @@ log = logging.getLogger("repro")
 KIND = "export"
 CARD_NAME = "README.md"
 RESULTS_COPY = "xtreme_transfer.json"
+CONFIG_COPY = "xtreme_transfer_config.yaml"
 RESAMPLES, SEED, LEVEL = 2000, 0, 0.95
 # The hub's pipeline tags per head (multiple choice has none).
 PIPELINE_TAGS = {"sequence_classification": "text-classification", "token_classification": "token-classification",
@@ -243,8 +245,8 @@ tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")
 
 xtreme-transfer {version}, commit `{env.commit or 'unknown'}`; jax {env.jax}, flax {env.flax}, python {env.python},
 device {env.device}{f' ({env.device_kind})' if env.device_kind else ''}; finished {results.finished_at}.
-`{RESULTS_COPY}` beside this card is the cell's results.json. The recipe (the cell's resolved config; `python -m
-repro run config.yaml` repeats it):
+`{RESULTS_COPY}` beside this card is the cell's results.json. The recipe is the cell's resolved config, below and
+in `{CONFIG_COPY}` (`python -m repro run {CONFIG_COPY}` repeats the cell):
 
 ```yaml
 {recipe}
@@ -286,7 +288,11 @@ def export_cell(cell_dir: str | Path, out: str | Path) -> Path:
     given = Path(out)
     out = outputs.check_output_dir(given, KIND, sources=(cell_dir,), what="OUT")
     outputs.recover(out, KIND)
+    from repro import progress
+
+    progress.line(f"export: {results.cell_id}: restoring {results.checkpoint}")
     model, tokenizer, step_dir = load_best_model(cell_dir, cfg, results)
+    progress.line(f"export: writing {out}")
     import data_prep as dp
     import flax_models as fm
 
@@ -296,6 +302,7 @@ def export_cell(cell_dir: str | Path, out: str | Path) -> Path:
         _label_names(tmp, tuple(dp.get_task(results.target_task).labels))
         _save_tokenizer(tokenizer, tmp)
         (tmp / RESULTS_COPY).write_text((cell_dir / RESULTS_NAME).read_text())
+        (tmp / CONFIG_COPY).write_text((cell_dir / "config.yaml").read_text())
         (tmp / CARD_NAME).write_text(card(cfg, results, model.head, intervals(cell_dir, results), package_version()))
         outputs.replace_dir(tmp, out, KIND)
     except BaseException:

@@ -92,6 +92,7 @@ def test_the_model_card_has_the_hub_metadata_and_every_languages_score(exported)
     assert "## Data licence" in text and f"commit `{r['environment']['commit'] or 'unknown'}`" in text
     assert "learning_rate: 0.001" in text   # the recipe (the resolved config)
     assert json.loads((out / export.RESULTS_COPY).read_text()) == r
+    assert (out / export.CONFIG_COPY).read_text() == (cell / "config.yaml").read_text()
 
 
 def test_out_is_written_only_where_nothing_is_lost(exported, tmp_path):
