@@ -178,9 +178,10 @@ def render(cells, tables, findings, deviations, bootstrap, bench, plots, results
 
     w(detectable_section(tables.get("detectable", [])))
     w("## Transfer gap (English − mean of the other languages)\n\n")
-    w(markdown(["task", "model", "intermediate", *(["train size"] if len(sizes) > 1 else []), "gap without",
-                "gap with", "difference"],
-               [[r["target_task"], r["model"], r["intermediate_task"], *([r["train_size"]] if len(sizes) > 1 else []),
+    w(markdown(["task", "model", "arm", "baseline", *(["train size"] if len(sizes) > 1 else []), "gap baseline",
+                "gap arm", "difference"],
+               [[r["target_task"], r["model"], r["intermediate_task"], r.get("baseline", "none"),
+                 *([r["train_size"]] if len(sizes) > 1 else []),
                  ci_text(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high"),
                          r["gap_without_n"]),
                  ci_text(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high"), r["gap_with_n"]),

@@ -279,9 +279,10 @@ def published_text(row: dict) -> str:
 def transfer_gap_rows(cells, boot: Bootstrap) -> list[dict]:
     wide: dict[tuple, dict] = {}
     for r in _comparisons(cells, boot, lambda task, langs: ["transfer_gap", "english", NON_ENGLISH]):
-        key = (r["target_task"], r["model"], r["train_size"], r["intermediate_task"])
+        key = (r["target_task"], r["model"], r["train_size"], r["intermediate_task"], r["baseline"])
         out = wide.setdefault(key, {k: r[k] for k in ("target_task", "model", "family", "train_size",
-                                                       "intermediate_task", "metric", "same_data_as_target")})
+                                                       "intermediate_task", "baseline", "contrast", "metric",
+                                                       "same_data_as_target")})
         name = "gap" if r["key"] == "transfer_gap" else r["key"]
         stats_ = ("with_mean", "with_std", "with_n", "without_mean", "without_std", "without_n", "diff_mean",
                   "diff_std", "diff_n", "with_ci_low", "with_ci_high", "without_ci_low", "without_ci_high",

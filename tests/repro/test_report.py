@@ -279,7 +279,7 @@ def test_same_data_pairing_is_marked(tmp_path):
     out = report.build_report(tmp_path, resamples=RESAMPLES)
     md = (out / "report.md").read_text()
     assert "**Same data twice**: mnli→xnli (bert-tiny): " + why in md
-    assert "| bert-tiny | mnli ⚠ | en |" in md
+    assert "| bert-tiny | mnli ⚠ | none | en |" in md
     assert _rows(out / "tables" / "same_data_pairings.csv")[0]["why"] == why
     assert "(same data)" in (out / "tables" / "per_language_xnli.tex").read_text()
 
@@ -347,7 +347,7 @@ def test_changing_one_prediction_changes_the_report(built, tmp_path):
     old, new = (out / "report.md").read_text(), (out2 / "report.md").read_text()
     other = [c["per_language"]["de"] for c in _cells_of(cells, "synth_nli", "roberta-tiny", "synth_int_sentiment")[1:]]
     expected = f"{statistics.mean([100.0, *other]):.4g}"
-    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_int_sentiment | de |"))
+    line = next(l for l in new.splitlines() if l.startswith("| roberta-tiny | synth_int_sentiment | none | de |"))
     assert f"| {expected} [" in line and line not in old
 
 
@@ -366,7 +366,7 @@ def test_english_only_target_has_no_transfer_gap(tmp_path):
                                                  per_language={"en": 0.6 + seed / 10}))
     out = report.build_report(tmp_path, resamples=RESAMPLES)
     assert _rows(out / "tables" / "transfer_gap.csv") == []
-    assert "| xlnet-tiny | synth_int_sentiment | en | 0.65 (n=2), no CI |" in (out / "report.md").read_text()
+    assert "| xlnet-tiny | synth_int_sentiment | none | en | 0.65 (n=2), no CI |" in (out / "report.md").read_text()
 
 
 def _run_main(argv, capsys):
@@ -460,8 +460,8 @@ def test_published_anchors_stand_beside_the_scores_and_never_in_them(tmp_path):
     assert "arXiv 2104.07412" in avg["published_source"] and "average of 38 languages" in avg["published_source"]
     assert rows[("udpos", "vi", "siqa")].get("published_mBERT", "") == ""   # no per-language anchor recorded
     md = (out / "report.md").read_text()
-    assert ("| e5-small | siqa | average | 66.67 (n=1), no CI | 66.67 (n=1), no CI | 0 (n=1), no CI | "
-            "mBERT 70.3; XLM-R 73.8; XTREME-R mBERT 70.9; XTREME-R XLM-R 75 |") in md
+    assert ("| e5-small | siqa | none | average (secondary) | 66.67 (n=1), no CI | 66.67 (n=1), no CI | 0 (n=1), "
+            "no CI | — | — | — | no interval | mBERT 70.3; XLM-R 73.8; XTREME-R mBERT 70.9; XTREME-R XLM-R 75 |") in md
     xcopa = md[md.index("### xcopa"):].split("###")[1]
     assert "XTREME-R mBERT 56.1" in xcopa and "transcription unchecked" in xcopa
     xquad = md[md.index("### xquad"):].split("###")[1]
