@@ -542,3 +542,17 @@ def test_a_control_arm_adds_intermediate_vs_control_and_control_vs_none(tmp_path
     assert all(r["diff_verdict"] in stats.VERDICTS for r in rows)
     detect = _rows(out / "tables" / "detectable.csv")
     assert len(detect) == 3
+
+
+def test_the_smallest_effect_of_interest_comes_from_the_results_config(tmp_path):
+    made = []
+    for s in range(3):
+        for inter in ("synth_int_sentiment", None):
+            r, p = make_cell("bert-tiny", inter, "synth_nli", s, per_language={"en": 70, "de": 60 + s})
+            r["config"]["report"] = {"smallest_effect": 2.0, "smallest_effect_per_task": {"synth_nli": 5.0}}
+            made.append((r, p))
+    write_cells(tmp_path, made)
+    out = report.build_report(tmp_path, resamples=RESAMPLES)
+    (row,) = _rows(out / "tables" / "detectable.csv")
+    # Both arms score the same in every seed: per-seed differences 0; the example part alone, inside ±5.
+    assert row["diff_delta"] == "5.0" and row["diff_verdict"] == "equivalent"
