@@ -146,7 +146,7 @@ def contrasts(by_inter: dict[str, list]) -> list[tuple[str, str, str]]:
     return out
 
 
-def inference_columns(prefix: str, e: Estimate | None, delta: float, unit: float = 1.0) -> dict:
+def inference_columns(prefix: str, e: Estimate | None, delta: float, unit: float = 1.0, sizing: bool = True) -> dict:
     """The interval's design and what it says: seeds, few seeds, SE, df, p, the variance split, the MDE at
     80 % power, the 90 % (TOST) interval, the verdict against δ, and the seeds / examples MDE ≤ δ needs, and
     the seeds a 1- and a 2-point effect need (`unit`: one point in the metric's units)."""
@@ -154,11 +154,11 @@ def inference_columns(prefix: str, e: Estimate | None, delta: float, unit: float
             "verdict", "seeds_needed", "examples_needed")
     if e is None:
         return {f"{prefix}_{k}": None for k in keys} | {f"{prefix}_verdict": stats.NO_INTERVAL}
-    d = e.as_dict(delta)
+    d = e.as_dict(delta, sizing)
     out = {f"{prefix}_{k}": d.get(k) for k in keys}
     out[f"{prefix}_delta"] = delta
-    for pts in (1, 2):
-        out[f"{prefix}_seeds_needed_{pts}pt"] = e.seeds_needed(pts * unit)
+    for pts in (1, 2):   # sizing: only where a row can be a primary endpoint (an average)
+        out[f"{prefix}_seeds_needed_{pts}pt"] = e.seeds_needed(pts * unit) if sizing else None
     return out
 
 
@@ -195,7 +195,7 @@ def _comparison(boot, with_cells, without_cells, key, languages, delta=1.0, unit
     row.update(_ci_columns("diff", diff))
     row["diff_ci_excludes_0"] = None if diff is None or not diff.has_ci else diff.excludes_zero()
     row.update(_ci_meta(diff if with_cells else (boot.arm(without_cells, fn) if without_cells else None)))
-    row.update(inference_columns("diff", diff, delta, unit))
+    row.update(inference_columns("diff", diff, delta, unit, sizing=key in (AVERAGE, NON_ENGLISH)))
     return row
 
 

@@ -300,17 +300,25 @@ class Estimate:
         v = self._variance()
         if v is None or self.seeds < 2:
             return None
-        s2 = [(float(np.var(g.values, ddof=1))) for g in self.groups.values()]
-        ks = np.arange(MIN_SEEDS, MAX_SEEDS_NEEDED + 1, dtype=np.float64)
-        v_seed = sum(s2) / ks
+        s2 = [float(np.var(g.values, ddof=1)) for g in self.groups.values()]
         v_ex, n = v[1], v[3]
-        den = sum(x ** 2 for x in s2) / ks ** 2 / (ks - 1) + (v_ex ** 2 / (n - 1) if n and n > 1 else 0.0)
-        total = v_seed + v_ex
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df = np.where(den > 0, total ** 2 / den, np.inf)
-        z = student_t.ppf(1 - (1 - level) / 2, df) + student_t.ppf(power, df)
-        ok = np.nonzero(z * np.sqrt(total) <= delta)[0]
-        return int(ks[ok[0]]) if len(ok) else None
+        ex_den = v_ex ** 2 / (n - 1) if n and n > 1 else 0.0
+
+        def mde_at(k: int) -> float:     # decreases with k: smaller seed variance, more df
+            total = sum(s2) / k + v_ex
+            den = sum(x ** 2 for x in s2) / k ** 2 / (k - 1) + ex_den
+            df = total ** 2 / den if den > 0 else math.inf
+            return (t_quantile(1 - (1 - level) / 2, df) + t_quantile(power, df)) * math.sqrt(total)
+
+        if mde_at(MAX_SEEDS_NEEDED) > delta:
+            return None
+        lo, hi = MIN_SEEDS, MAX_SEEDS_NEEDED    # bisection: the first k with mde_at(k) <= delta
+        if mde_at(lo) <= delta:
+            return lo
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if mde_at(mid) <= delta else (mid, hi)
+        return hi
 
     def examples_needed(self, delta: float, power: float = POWER, level: float = LEVEL) -> int | None:
         """The fewest paired examples per language below which no number of seeds brings the MDE to delta: the
@@ -345,7 +353,9 @@ class Estimate:
         return Estimate(self.point * factor, {k: _scaled_group(g, factor) for k, g in self.groups.items()},
                         self.examples, self.why)
 
-    def as_dict(self, delta: float | None = None) -> dict:
+    def as_dict(self, delta: float | None = None, sizing: bool = True) -> dict:
+        """The numbers of docs/report.md; with delta the verdict, and with sizing the seeds and examples MDE ≤
+        delta needs (a search: leave it out for rows that are not primary endpoints)."""
         lo, hi = self.ci()
         seed_share, example_share = self.shares()
         out = {"point": self.point, "ci_low": lo, "ci_high": hi, "ci_method": self.method,
@@ -354,8 +364,9 @@ class Estimate:
                "mde": self.mde()}
         if delta is not None:
             lo90, hi90 = self.ci(1 - 2 * (1 - TOST_LEVEL))
-            out.update({"delta": delta, "ci90_low": lo90, "ci90_high": hi90, "verdict": self.verdict(delta),
-                        "seeds_needed": self.seeds_needed(delta), "examples_needed": self.examples_needed(delta)})
+            out.update({"delta": delta, "ci90_low": lo90, "ci90_high": hi90, "verdict": self.verdict(delta)})
+            if sizing:
+                out.update({"seeds_needed": self.seeds_needed(delta), "examples_needed": self.examples_needed(delta)})
         return out if self.has_ci else {**out, "no_ci": self._no_interval()}
 
 
@@ -407,9 +418,9 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
 
 def partial_conjunction_count(pvalues: Sequence[float], alpha: float = 1 - LEVEL) -> int:
     """How many of N tasks show the effect, with the family-wise error of "at least u of N" controlled at alpha
-    (Dror, Baumer, Bogomolov & Reichart 2017, "Replicability analysis for NLP", with Bonferroni's partial
-    conjunction p-value (Benjamini & Heller 2008): p^(u/N) = (N − u + 1) · p_(u), the u-th smallest), the
-    largest u whose Holm-ordered partial conjunction p-values up to u are all ≤ alpha."""
+    (Dror, Baumer, Bogomolov & Reichart 2017, "Replicability Analysis for NLP", TACL 5: 471–486), from
+    Bonferroni's partial conjunction p-values (Benjamini & Heller 2008): p^(u/N) = (N − u + 1) · p_(u), p_(u)
+    the u-th smallest; the count is the largest u whose p^(j/N) are all ≤ alpha for j = 1..u."""
     ps = sorted(p for p in pvalues if not math.isnan(p))
     n = len(ps)
     k = 0
