@@ -170,12 +170,13 @@ def latex_tables(tables, findings, deviations) -> dict[str, str]:
         suffix = "" if size == "all" else f"_n{size}"
         out[f"per_language_{task}{suffix}"] = latex.table(
             ["model", "intermediate", "language", "without", "with", "with − without"],
-            [[r["model"], r["intermediate_task"] + (" (same data)" if r.get("same_data_as_target") else ""),
+            [[r["model"], r["intermediate_task"] + (f" vs {r['baseline']}" if r.get("baseline", "none") != "none" else "")
+              + (" (same data)" if r.get("same_data_as_target") else ""),
               r["language"].replace("_", " "), ci(r["without_mean"], r["without_ci_low"], r["without_ci_high"]),
               ci(r["with_mean"], r["with_ci_low"], r["with_ci_high"]),
               ci(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])] for r in rows],
             f"{task} ({rows[0]['metric']}{'' if size == 'all' else f', train size {size}'}): mean over seeds with "
-            "the distances to its 95% paired bootstrap interval.", f"tab:{task}{suffix}", "lllrrr")
+            "the distances to its 95% interval (t over seeds with the shared-example component; docs/report.md).", f"tab:{task}{suffix}", "lllrrr")
     out["transfer_gap"] = latex.table(
         ["task", "model", "intermediate", "train size", "gap without", "gap with", "with − without"],
         [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
