@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support.cli import SMOKE, cli
 
 
@@ -49,6 +51,7 @@ def test_a_bad_byte_in_a_yaml_preset_is_named_by_file_and_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == f"error: config: {preset} line 2 is not UTF-8 (byte 0xff)", r.stderr
 
 
+@pytest.mark.slow   # ~27 s on a loaded machine; each file's refusal is unit-tested in tests/flax_models and tests/repro
 def test_malformed_model_and_tokenizer_files_are_named_in_preflight(tmp_path):
     """Three models, three broken folders: a 5000-digit number in config.json, a nesting bomb as the shard
     index, a tokenizer.json with a bad byte. One preflight names each file."""
