@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                    "anything else is refused")
     r.add_argument("--benchmarks", metavar="BENCH.json",
                    help="a pytest-benchmark JSON (--benchmark-json) to add to the efficiency section")
+    r.add_argument("--digits", type=int, default=1, choices=range(0, 5), metavar="N",
+                   help="decimals of the scores in the summary and LaTeX tables (default 1, as papers print them)")
     t = sub.add_parser("table", help="print a table of the finished cells under RESULTS_DIR",
                        description="One line per finished cell under RESULTS_DIR (cells/*/results.json): model, "
                        "intermediate and target task, seed, metric, English and mean non-English scores, the transfer gap, "
@@ -434,7 +436,7 @@ def _report(args) -> int:
     from repro.results import ResultsError
     out_dir = Path(args.out) if args.out else Path(args.results_dir) / "report"
     try:
-        out = build_report(args.results_dir, args.out, args.benchmarks)
+        out = build_report(args.results_dir, args.out, args.benchmarks, digits=args.digits)
     except (ResultsError, OutputDirError) as e:   # bad results, or an --out that is not a report's to replace
         print(f"report: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

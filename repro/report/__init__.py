@@ -4,7 +4,7 @@
     build       build_report: every file, written in one rename; results_table; load_benchmarks
     stats       means, spreads, the paired bootstrap  claims     the seed study's findings and deviations
     efficiency  learning curves, steps and FLOPs to a target, shared cost, sample efficiency
-    plots       the report's figures (PNG + SVG)      latex      booktabs tables
+    plots       the figures (PDF, SVG, 300-dpi PNG)   latex      booktabs tables; summary  the XTREME-style table
     published   the papers' reference numbers
 """
 from repro.report.build import ReportError, build_report, load_benchmarks, results_table

@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 
 from repro import outputs, typed
-from repro.report import claims, efficiency, latex, plots, sweep
+from repro.report import claims, efficiency, latex, plots, summary, sweep
 from repro.report.markdown import render
 from repro.report.rows import (config_rows, detectable_rows, efficiency_rows, environment_rows, intermediate_name,
                                missing_language_rows, per_language_rows, training_cost_rows, transfer_gap_rows)
@@ -75,8 +75,9 @@ def _cell_dirs(results_dir: Path) -> dict[str, Path]:
 
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
                  benchmarks: str | Path | None = None, resamples: int = RESAMPLES,
-                 bootstrap_seed: int = SEED) -> Path:
-    """Writes the report of `results_dir` into `out_dir` (default `results_dir/report`); returns out_dir."""
+                 bootstrap_seed: int = SEED, digits: int = 1) -> Path:
+    """Writes the report of `results_dir` into `out_dir` (default `results_dir/report`); returns out_dir.
+    digits: decimals of the scores in the summary and the LaTeX tables (one, as papers print them)."""
     results_dir = Path(results_dir)
     given = Path(out_dir) if out_dir is not None else results_dir / "report"
     # Never the run itself, nor a folder of anything but a previous report (repro.outputs); then a killed
@@ -121,8 +122,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         "config_varying": varying,
         "cells": [_cell_summary(c) for c in cells],
         "sweep_selection": sweep_rows,
+        "summary": [],
     }
     tables["steps_to_target_summary"] = efficiency.steps_to_target_summary(tables["steps_to_target"])
+    tables["summary"] = summary.rows(tables["per_language"])
     tables["detectable"] = detectable_rows(tables["per_language"])
     if bench:
         tables["benchmarks"] = bench
@@ -134,7 +137,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         (tmp / "plots").mkdir()
         for name, rows in tables.items():
             write_csv(tmp / "tables" / f"{name}.csv", rows)
-        for name, tex in latex_tables(tables, findings, deviations).items():
+        for name, tex in latex_tables(tables, findings, deviations, digits).items():
             (tmp / "tables" / f"{name}.tex").write_text(tex)
         write_csv(tmp / "claims.csv", [{"id": c.id, "claim": c.text, "verdict": c.verdict, "evidence": c.evidence}
                                        for c in findings])
@@ -145,7 +148,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None,
         (tmp / "configs.json").write_text(json.dumps({c.cell_id: c.config for c in cells}, indent=1) + "\n")
         figures = plots.write_plots(tables, bench, tmp / "plots", any(c.synthetic for c in cells))
         (tmp / "report.md").write_text(render(cells, tables, findings, deviations, bootstrap, bench, figures,
-                                              results_dir, benchmarks) + sweep.section(sweep_rows))
+                                              results_dir, benchmarks) + summary.section(tables["summary"], digits)
+                                      + sweep.section(sweep_rows))
         outputs.replace_dir(tmp, out_dir, "report")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -159,10 +163,14 @@ def _json_default(v):
     return str(v)
 
 
-def latex_tables(tables, findings, deviations) -> dict[str, str]:
+def latex_tables(tables, findings, deviations, digits: int = 1) -> dict[str, str]:
     """name -> booktabs table: per-language scores per task, transfer gap, findings, deviations, steps to
-    target, zero-shot change per cost."""
+    target, zero-shot change per cost, the XTREME-style summary. Scores print with `digits` decimals."""
     ci = latex.ci_cell
+
+    def score(m, lo, hi):
+        return latex.ci_cell(m, lo, hi, digits)
+
     out = {}
     per_lang = tables["per_language"]
     for task, size in sorted({(r["target_task"], r["train_size"]) for r in per_lang}):
@@ -172,17 +180,17 @@ def latex_tables(tables, findings, deviations) -> dict[str, str]:
             ["model", "intermediate", "language", "without", "with", "with − without"],
             [[r["model"], r["intermediate_task"] + (f" vs {r['baseline']}" if r.get("baseline", "none") != "none" else "")
               + (" (same data)" if r.get("same_data_as_target") else ""),
-              r["language"].replace("_", " "), ci(r["without_mean"], r["without_ci_low"], r["without_ci_high"]),
-              ci(r["with_mean"], r["with_ci_low"], r["with_ci_high"]),
-              ci(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])] for r in rows],
+              r["language"].replace("_", " "), score(r["without_mean"], r["without_ci_low"], r["without_ci_high"]),
+              score(r["with_mean"], r["with_ci_low"], r["with_ci_high"]),
+              score(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])] for r in rows],
             f"{task} ({rows[0]['metric']}{'' if size == 'all' else f', train size {size}'}): mean over seeds with "
             "the distances to its 95% interval (t over seeds with the shared-example component; docs/report.md).", f"tab:{task}{suffix}", "lllrrr")
     out["transfer_gap"] = latex.table(
         ["task", "model", "intermediate", "train size", "gap without", "gap with", "with − without"],
         [[r["target_task"], r["model"], r["intermediate_task"], r["train_size"],
-          ci(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high")),
-          ci(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high")),
-          ci(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"))] for r in tables["transfer_gap"]],
+          score(r["gap_without_mean"], r.get("gap_without_ci_low"), r.get("gap_without_ci_high")),
+          score(r["gap_with_mean"], r.get("gap_with_ci_low"), r.get("gap_with_ci_high")),
+          score(r["gap_diff_mean"], r.get("gap_diff_ci_low"), r.get("gap_diff_ci_high"))] for r in tables["transfer_gap"]],
         "Transfer gap (English minus the mean of the other languages) with 95% intervals.", "tab:gap", "llllrrr")
     out["findings"] = latex.table(
         ["#", "claim", "verdict"], [[c.id, c.text, c.verdict] for c in findings],
@@ -216,6 +224,8 @@ def latex_tables(tables, findings, deviations) -> dict[str, str]:
              for r in tables["cost_effect"]],
             "Change in the zero-shot average and per unit of total training cost (intermediate FLOPs shared).",
             "tab:cost", "llllrrr")
+    if tables.get("summary"):
+        out["summary"] = summary.latex_table(tables["summary"], digits)
     return out
 
 

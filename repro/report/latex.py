@@ -26,13 +26,15 @@ def _num(x: float) -> str:
     return fmt(x).replace("—", "--").replace(",", "{,}")
 
 
-def mean_ci(mean: float | None, lo: float | None, hi: float | None) -> str:
-    """$m^{+a}_{-b}$, or the mean alone where there is no interval, or -- where there is no mean."""
+def mean_ci(mean: float | None, lo: float | None, hi: float | None, digits: int | None = None) -> str:
+    """$m^{+a}_{-b}$, or the mean alone where there is no interval, or -- where there is no mean.
+    digits: that many decimals (a score: one, as papers print them); None: 4 significant digits."""
+    num = _num if digits is None else (lambda x: f"{x:.{digits}f}")
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "--"
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return f"${_num(mean)}$"
-    return f"${_num(mean)}^{{+{_num(max(hi - mean, 0.0))}}}_{{-{_num(max(mean - lo, 0.0))}}}$"
+        return f"${num(mean)}$"
+    return f"${num(mean)}^{{+{num(max(hi - mean, 0.0))}}}_{{-{num(max(mean - lo, 0.0))}}}$"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str, label: str,
@@ -57,8 +59,8 @@ class Latex(str):
     """A string that is LaTeX already (not escaped again)."""
 
 
-def ci_cell(mean, lo, hi) -> Latex:
-    return Latex(mean_ci(mean, lo, hi))
+def ci_cell(mean, lo, hi, digits: int | None = None) -> Latex:
+    return Latex(mean_ci(mean, lo, hi, digits))
 
 
 DOCUMENT = r"""\documentclass{article}
