@@ -18,7 +18,6 @@ and the floor they share:
     errors       the user-facing errors; `writing`     environment  device, versions, commit
     tables       the one table renderer                console, progress, signals   the terminal and stops
     __main__     the CLI: plan, preflight, run, grid, report, table
-    bundled      the presets shipped with the package, by name
 
 The same pipeline from Python (a notebook), each function importing jax only when it runs:
 

@@ -499,10 +499,47 @@ def from_dict(data: dict) -> Config:
     return typed.build(Config, data, ConfigError, prefix="config: ", check=_check)
 
 
+# ---- the presets that ship with the package, by name (`xtreme-transfer grid smoke`) ----------------------
+# One copy: configs/*.yaml in a checkout; repro/presets links to it, so the wheel's package data (pyproject.toml)
+# holds the same files and an installed package finds them with no checkout around it.
+_CHECKOUT_PRESETS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def presets_dir() -> Path | None:
+    """The shipped presets' folder: the package data, else a checkout's configs/ (a clone made without
+    symlinks turns repro/presets into a one-line text file)."""
+    from importlib import resources
+    for d in (Path(str(resources.files("repro") / "presets")), _CHECKOUT_PRESETS):
+        if d.is_dir():
+            return d
+    return None
+
+
+def preset_names() -> list[str]:
+    d = presets_dir()
+    return sorted(p.stem for p in d.glob("*.yaml")) if d else []
+
+
+def resolve_path(arg: str | Path) -> Path:
+    """CONFIG as a path: itself where it exists; else NAME, NAME.yaml or configs/NAME.yaml is the shipped
+    preset NAME (so README's configs/smoke.yaml works outside a checkout too)."""
+    path = Path(arg)
+    if path.exists():
+        return path
+    parts, name = path.parts, None
+    if len(parts) == 1:
+        name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    elif len(parts) == 2 and parts[0] == "configs" and path.suffix == ".yaml":
+        name = path.stem
+    d = presets_dir()
+    if name and d is not None and (d / f"{name}.yaml").is_file():
+        return d / f"{name}.yaml"
+    return path
+
+
 def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """CONFIG: a YAML file, a run folder holding config.yaml, or a shipped preset's name (repro.bundled)."""
-    from repro import bundled
-    path = bundled.resolve(path)
+    """CONFIG: a YAML file, a run folder holding config.yaml, or a shipped preset's name (`resolve_path`)."""
+    path = resolve_path(path)
     if path.is_dir():
         path = path / "config.yaml"
     try:
@@ -512,7 +549,7 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
         line = raw.count(b"\n", 0, e.start) + 1
         raise ConfigError(f"config: {path} line {line} is not UTF-8 (byte {raw[e.start]:#04x})") from e
     except OSError as e:
-        shipped = bundled.names()
+        shipped = preset_names()
         hint = f"{did_you_mean(path.stem, shipped)} (shipped presets: {', '.join(shipped)})" if shipped else ""
         raise ConfigError(f"config: cannot read {path}: {e.strerror}{hint}") from None
     data = safe_yaml.load(text, str(path)) or {}   # one line naming the file and line; no alias bombs
