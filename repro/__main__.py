@@ -415,6 +415,7 @@ def _preflight(cfg, command: str, cells, shard=None) -> int | None:
     if command == "preflight":
         if main:
             print(f"{summary} (details: {path})")
+            print(preflight.feature_summary(cells))   # what is tokenized already, what a run will build
         return 0
     return None
 

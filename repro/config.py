@@ -133,6 +133,14 @@ class ReportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckpointsConfig:
+    """How the resumable state is written (not what is computed: a resume is bitwise exact either way)."""
+
+    every_minutes: float | None = None   # also write it when this much wall time has passed since the last
+    final_state: bool = False            # write it at the end of a phase too (nothing resumes a finished one)
+
+
+@dataclasses.dataclass(frozen=True)
 class MeshConfig:
     data: int = 0                            # size of the "data" axis; 0 = all devices
 
@@ -235,6 +243,7 @@ class Config:
     # Tokenized features, built once and shared by every cell, seed and shard (repro.study.feature_cache;
     # None = <output_dir>/features). Content-keyed: a folder may be shared by several runs.
     feature_cache_dir: str | None = None
+    checkpoints: CheckpointsConfig = CheckpointsConfig()
     # Target task -> {target: {...}, eval: {...}}: merged into the cells of that target (e.g. a QA target's
     # smaller batch). A cell's config.yaml holds the merged values and an empty per_target.
     per_target: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -402,6 +411,9 @@ def _check(obj, prefix: str) -> None:
             v = getattr(obj, f)
             if v is not None and v <= 0:
                 bad(f, "must be > 0")
+    elif isinstance(obj, CheckpointsConfig):
+        if obj.every_minutes is not None and not obj.every_minutes > 0:
+            bad("every_minutes", "must be > 0 (null = by steps only)")
     elif isinstance(obj, DataConfig):
         if obj.buckets is not None and (not obj.buckets or any(b <= 0 for b in obj.buckets)):
             bad("buckets", "must be a non-empty list of positive lengths")

@@ -29,7 +29,7 @@ log = logging.getLogger("repro")
 LOCKS = ".locks"
 
 # Keys that name or place a run without changing what it computes.
-NOT_SEMANTIC = ("output_dir", "compilation_cache_dir", "feature_cache_dir", "name", "on_divergence",
+NOT_SEMANTIC = ("output_dir", "compilation_cache_dir", "feature_cache_dir", "checkpoints", "name", "on_divergence",
                 "tracking")
 
 

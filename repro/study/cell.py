@@ -69,7 +69,8 @@ def make_plan(cfg: Config, phase: config.TrainingConfig, task) -> TrainingPlan:
             warmup_fraction=hp["warmup_fraction"], clip_norm=o.clip_norm, accumulation=o.accumulation,
             total_updates=1, b1=o.adam_b1, b2=o.adam_b2, eps=o.adam_eps),
         eval_every=phase.eval_every, checkpoint_every=phase.checkpoint_every, log_every=phase.log_every,
-        seed=cfg.cell.seed)
+        seed=cfg.cell.seed, checkpoint_every_minutes=cfg.checkpoints.every_minutes,
+        final_state=cfg.checkpoints.final_state)
 
 
 class TrainingData:

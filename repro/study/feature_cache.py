@@ -293,3 +293,4 @@ class FeatureCache:
 def cache_root(cfg) -> Path:
     """`feature_cache_dir`, else `<output_dir>/features`."""
     return Path(cfg.feature_cache_dir or Path(cfg.output_dir) / "features")
+

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import data_prep as dp
-from repro.study import inputs
+from repro.study import feature_cache, inputs
 from repro import progress, rundir, tables
 from repro.study.cell import cell_config, eval_languages, eval_split
 from repro.config import Config, trains_target
@@ -291,3 +291,67 @@ def write_json(findings: list[Finding], path: Path) -> None:
 
 def blocking(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.status in (PROBLEM, UNCHECKED)]
+
+
+# ---- what a grid will featurize: `repro preflight` -------------------------------------------------------
+
+def feature_sets(cfg: Config) -> list[tuple[object, dict, int]]:
+    """(task, selection, max_length) of every feature set the cell `cfg` builds or reads: the training and
+    dev data of its phases and each evaluated language (as repro.study.cell loads them)."""
+    cfg = cell_config(cfg)
+    target = dp.get_task(cfg.cell.target_task)
+    out = []
+
+    def phase(task, phase_cfg):
+        task = inputs.train_task_of(task, cfg)
+        lang, holdout = task.train_language or "en", phase_cfg.dev_from_train
+        out.append((task, inputs.selection(cfg, task, phase_cfg.train_split, lang, phase_cfg.max_train_examples,
+                                           holdout=holdout, part="rest"), inputs.max_length(cfg, task)))
+        if holdout:
+            dev = inputs.selection(cfg, task, phase_cfg.train_split, lang, phase_cfg.max_dev_examples,
+                                   holdout=holdout, part="held")
+        else:
+            split = cfg.eval.dev_split if cfg.eval.dev_split in task.splits else "test"
+            dev = inputs.selection(cfg, task, split, lang, phase_cfg.max_dev_examples, for_eval=True)
+        out.append((task, dev, inputs.max_length(cfg, task)))
+
+    if target.kind != "retrieval":
+        phase(target, cfg.target)
+        inter = cfg.cell.intermediate_task
+        if inter not in (None, "none") and inter in dp.TASKS:
+            phase(dp.get_task(inter), cfg.intermediate)
+        split = eval_split(cfg, target)
+        for lang in eval_languages(cfg, target):
+            out.append((target, inputs.selection(cfg, target, split, lang, cfg.eval.max_examples, for_eval=True),
+                        inputs.max_length(cfg, target)))
+    return out
+
+
+def feature_summary(cells: list[Config]) -> str:
+    """Which feature sets of the cells are in the feature cache and which will be built (the latter one line
+    each, at most 20)."""
+    status: dict[str, tuple[str, str]] = {}
+    tokenizers: dict[str, object] = {}
+    root = None
+    for cfg in cells:
+        root = feature_cache.cache_root(cfg)
+        cache = feature_cache.FeatureCache(root)
+        model = cfg.resolved_cell().cell.model
+        if model not in tokenizers:
+            tokenizers[model] = inputs.tokenizer_for(cfg.resolved_cell())
+        tok = tokenizers[model]
+        for task, sel, length in feature_sets(cfg):
+            key = feature_cache.selection_key(sel, tok, length)
+            if key not in status:
+                seed = "" if sel["seed"] is None else f", seed {sel['seed']}"
+                size = "" if sel["max_examples"] is None else f", {sel['max_examples']} examples"
+                part = "" if sel["part"] == "all" else f", {sel['part']} of {sel['holdout']} held out"
+                status[key] = (cache.status(sel, tok, length),
+                               f"{model} {task.name} {sel['split']}/{sel['language']}{size}{part}{seed}")
+    cached = sum(1 for s, _ in status.values() if s == "cached")
+    lines = [f"features ({root}): {cached} of {len(status)} feature sets cached, {len(status) - cached} to build"]
+    todo = [what for s, what in status.values() if s != "cached"]
+    lines += [f"  to build: {what}" for what in todo[:20]]
+    if len(todo) > 20:
+        lines.append(f"  ... and {len(todo) - 20} more")
+    return "\n".join(lines)

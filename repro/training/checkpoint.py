@@ -6,8 +6,12 @@
     <phase_dir>/ckpt/damaged/        checkpoints found damaged, moved aside (never deleted)
 
 A save only replaces the previous checkpoint once it is complete (orbax writes to a temporary folder and
-renames), so a run killed at any moment resumes from the last finished save. After orbax has finished, the
-sha256 of every file of the step is written to `<step>/xt_checksums.json`; opening the store verifies every
+renames), so a run killed at any moment resumes from the last finished save. Saves are asynchronous: the
+training thread waits only for the arrays to be copied off the device (orbax's synchronous device-to-host
+transfer, so a donated buffer cannot change under the write); orbax writes the files in the background and
+a finisher thread then hashes them, off the training thread. The next save, any restore or delete, and
+`wait()`/`close()` first wait for the previous save (and raise its error, e.g. a full disk). After orbax
+has finished, the sha256 of every file of the step is written to `<step>/xt_checksums.json`; opening the store verifies every
 step against it. A step that fails (a changed, missing or truncated file, or no checksums: killed between
 the two writes) is moved to `damaged/` with a warning naming it, so the run falls back to the previous latest
 checkpoint and replays from there; a damaged best checkpoint cannot be recomputed and stops the phase
@@ -19,9 +23,11 @@ a one-line `CheckpointMismatchError` naming the first differing key, before orba
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,9 +106,22 @@ def _storage_failure(e: Exception) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _storage_errors(where: Path):
+    """tensorstore reports file-system errors as ValueError("RESOURCE_EXHAUSTED: ..."): one OutputDirError
+    naming the checkpoint folder."""
+    try:
+        yield
+    except ValueError as e:
+        why = _storage_failure(e)
+        if why is None:
+            raise
+        raise OutputDirError(f"cannot write checkpoint {where}: {why}") from e
+
+
 def _manager(directory: Path, max_to_keep: int) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                           enable_async_checkpointing=False)
+                                           enable_async_checkpointing=True)
     return ocp.CheckpointManager(directory.absolute(), options=options, item_names=("state", "meta"))
 
 
@@ -124,6 +143,7 @@ class CheckpointStore:
         distributed.barrier("checkpoint quarantine")   # the others list the steps only once damaged ones are gone
         self.latest = _manager(self.directory / "latest", max_to_keep=2)
         self.best = _manager(self.directory / "best", max_to_keep=1)
+        self._pending: dict[int, tuple[threading.Thread, dict]] = {}   # id(manager) -> its save's finisher
 
     def _quarantine(self, folder: Path) -> None:
         for step in _steps(folder):
@@ -137,26 +157,52 @@ class CheckpointStore:
                         folder / str(step), why, target)
 
     # ---- saving ---------------------------------------------------------------------------------
+    def _finish(self, mngr: ocp.CheckpointManager) -> None:
+        """Waits for the manager's save in flight (files and checksums) and raises what it raised."""
+        pending = self._pending.pop(id(mngr), None)
+        if pending is None:
+            return
+        thread, outcome = pending
+        thread.join()
+        if "error" in outcome:
+            where, e = outcome["where"], outcome["error"]
+            with writing(where, "write checkpoint"), _storage_errors(where):
+                raise e
+
+    def wait(self) -> None:
+        """Every save in flight finished (and hashed); raises a save's error."""
+        for mngr in (self.latest, self.best):
+            self._finish(mngr)
+
     def _save(self, mngr: ocp.CheckpointManager, step: int, tree, meta: dict) -> None:
+        self._finish(mngr)
         folder = Path(mngr.directory)
-        with writing(folder / str(step), "write checkpoint"):   # disk full, permissions: name the folder
+        with writing(folder / str(step), "write checkpoint"), _storage_errors(folder / str(step)):
+            if step in mngr.all_steps():
+                # Only after a resume replays a step whose save outlived the crash; the replay rewrites it.
+                mngr.delete(step)
+            meta = {**meta, "fingerprint": fingerprint(tree), "identity": self.identity}
+            # Returns once the arrays are on the host (a synchronous transfer); the files are written behind.
+            mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(tree),
+                                                    meta=ocp.args.JsonSave(meta)))
+        outcome = {"where": folder / str(step)}
+
+        def finish():
             try:
-                if step in mngr.all_steps():
-                    # Only after a resume replays a step whose save outlived the crash; the replay rewrites it.
-                    mngr.delete(step)
-                meta = {**meta, "fingerprint": fingerprint(tree), "identity": self.identity}
-                mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(tree),
-                                                        meta=ocp.args.JsonSave(meta)))
                 mngr.wait_until_finished()
                 if self.writer:
                     write_checksums(folder / str(step))
-            except ValueError as e:   # tensorstore reports file-system errors as ValueError("RESOURCE_EXHAUSTED: ...")
-                why = _storage_failure(e)
-                if why is None:
-                    raise
-                raise OutputDirError(f"cannot write checkpoint {folder / str(step)}: {why}") from e
+            except BaseException as e:  # noqa: BLE001 - raised on the training thread by _finish
+                outcome["error"] = e
+
+        thread = threading.Thread(target=finish, name=f"checkpoint {folder.name}/{step}", daemon=True)
+        thread.start()
+        self._pending[id(mngr)] = (thread, outcome)
 
     def save_latest(self, step: int, state: dict, meta: dict) -> None:
+        # The best params held since the last state are on disk before the state that records them: a state on
+        # disk never names a best step the disk lacks.
+        self._finish(self.best)
         self._save(self.latest, step, state, meta)
 
     def save_best(self, step: int, params, meta: dict) -> None:
@@ -164,6 +210,7 @@ class CheckpointStore:
 
     def drop_best_after(self, step: int) -> None:
         """Best checkpoints newer than the resumed step belong to a future the resume replays."""
+        self._finish(self.best)
         for s in self.best.all_steps():
             if s > step:
                 self.best.delete(s)
@@ -191,6 +238,7 @@ class CheckpointStore:
                                           f"this model {expected}); delete {self.directory} to start afresh")
 
     def _restore(self, mngr, like) -> tuple[Any, dict] | None:
+        self._finish(mngr)
         step = mngr.latest_step()
         if step is None:
             return None
@@ -209,6 +257,7 @@ class CheckpointStore:
 
     def restore_best(self, like_params, expected_step: int) -> tuple[Any, dict]:
         """The best parameters, which must be those of `expected_step` (the run's own record of its best)."""
+        self._finish(self.best)
         step = self.best.latest_step()
         if step != expected_step:
             raise CheckpointDamagedError(
@@ -218,11 +267,16 @@ class CheckpointStore:
         return self._restore(self.best, like_params)
 
     def best_step(self) -> int | None:
+        self._finish(self.best)
         return self.best.latest_step()
 
     def latest_step(self) -> int | None:
+        self._finish(self.latest)
         return self.latest.latest_step()
 
     def close(self) -> None:
-        self.latest.close()
-        self.best.close()
+        try:
+            self.wait()
+        finally:
+            self.latest.close()
+            self.best.close()

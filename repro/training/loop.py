@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +47,8 @@ class TrainingPlan:
     checkpoint_every: int | None
     log_every: int
     seed: int
+    checkpoint_every_minutes: float | None = None   # also write the state when this much wall time has passed
+    final_state: bool = False    # write the resumable state at the end of the phase (nothing resumes it)
 
 
 @dataclasses.dataclass
@@ -226,6 +229,8 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         store.drop_best_after(int(state["step"]))
         log.info("%s: resumed at step %d (epoch %d, batch %d)", label, int(state["step"]), meta["epoch"],
                  meta["batch_index"])
+    else:   # a fresh start replays everything: a best of an earlier attempt (which kept no state) is replayed too
+        store.drop_best_after(0)
     meta.setdefault("curve", [])   # (checkpoints of an older version have none)
     # Where the phase's wall time goes, summed over resumed attempts: compilation (the train-step calls that
     # traced, one step's run included), dev evaluation, checkpoint writes; the rest is training and data.
@@ -268,6 +273,12 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     # the same best again; a phase writes each checkpoint once per checkpoint_every, not once per improvement.
     best_held = None   # (step, params, meta)
     last_saved = step  # the step of the latest state on disk (or resumed from)
+    saved_at = time.monotonic()   # when the latest state was last written (for checkpoint_every_minutes)
+
+    def due_by_time() -> bool:
+        if plan.checkpoint_every_minutes is None:
+            return False   # (no collective: main_decides below syncs the processes of a multi-host run)
+        return distributed.main_decides(time.monotonic() - saved_at >= 60 * plan.checkpoint_every_minutes)
 
     def save_latest() -> None:
         """The latest state (and the best held since the last one); also off the cadence, when a stop was requested."""
@@ -280,10 +291,22 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
             store.save_best(*best_held)
             best_held = None
         store.save_latest(step, state, meta)
-        last_saved = step
+        last_saved, saved_at = step, time.monotonic()
         timing["checkpoint_s"] += time.perf_counter() - t
 
-    def save(final: bool) -> None:
+    def save_best_only() -> None:
+        """The end of a phase: the best params (what evaluation reads), not the state nothing will resume."""
+        nonlocal best_held
+        drain()
+        meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
+        tlog.flush()
+        t = time.perf_counter()
+        if best_held is not None:
+            store.save_best(*best_held)
+            best_held = None
+        timing["checkpoint_s"] += time.perf_counter() - t
+
+    def save(final: bool, by_time: bool = False) -> None:
         nonlocal best_held
         drain()
         if step % eval_every == 0 or final:
@@ -301,7 +324,9 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                 meta.update(best_dev=score, best_step=step, dev_scores=scores)
                 best_held = (step, jax.tree.map(jnp.copy, state["params"]),
                              {"dev": score, "dev_scores": scores, "step": step})
-        if final or step % ckpt_every == 0:
+        if final and not plan.final_state:
+            save_best_only()
+        elif final or step % ckpt_every == 0 or by_time:
             save_latest()
         else:
             tlog.flush()
@@ -329,8 +354,9 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                         epoch, index = epoch + 1, 0
                     ticker.update(1, compiled=compiled, epoch=epoch + 1)   # compiling steps: not in the estimate
                     final = step >= total_steps
-                    if final or step % ckpt_every == 0 or step % eval_every == 0:
-                        save(final)
+                    by_time = not final and due_by_time()
+                    if final or step % ckpt_every == 0 or step % eval_every == 0 or by_time:
+                        save(final, by_time)
                     if distributed.stop_requested():   # every process stops at this same step
                         if step != last_saved:
                             save_latest()
@@ -341,6 +367,12 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     finally:
         ticker.close()
         tlog.close()
+        try:   # a save in flight finishes (and is hashed) before the phase ends, however it ends
+            store.wait()
+        except Exception:
+            if sys.exc_info()[0] is None:
+                raise
+            log.warning("%s: the last checkpoint save failed too", label, exc_info=True)
         tracker.close()
 
     best_step = store.best_step()

@@ -86,9 +86,10 @@ def test_cli_help_and_bad_config_exit_codes(tmp_path):
         assert r.returncode == 0 and "a.b=value" in r.stdout
     r = cli("run", SMOKE, f"output_dir={tmp_path / 'out'}", "train.epochs=1", timeout=60)
     assert r.returncode == 2
-    assert r.stderr.strip() == ("error: config: unknown key 'train' (known here: cell, compilation_cache_dir, "
-                                "data, eval, grid, intermediate, mesh, models, name, on_divergence, output_dir, per_target, "
-                                "precision, report, target)")
+    assert r.stderr.strip() == ("error: config: unknown key 'train' (did you mean 'tracking'?) (known here: "
+                                "attention, cell, checkpoints, compilation_cache_dir, data, eval, feature_cache_dir, "
+                                "grid, intermediate, mesh, models, name, on_divergence, output_dir, per_target, "
+                                "precision, remat, report, target, tracking)")
     assert not (tmp_path / "out").exists()   # nothing written for a bad config
 
 

@@ -200,3 +200,24 @@ def test_building_memory_does_not_grow_with_the_split(tmp_path):
     assert grown[4_000]["features"] == 4_000
     assert large < 60, grown
     assert large < 2 * small + 50, grown
+
+
+def test_preflight_says_what_is_cached_and_what_will_be_built(tmp_path):
+    """preflight.feature_sets() names the selections a cell loads; featurizing one as the cell does (inputs.load_split +
+    inputs.featurize) turns exactly that one to cached."""
+    from repro import config
+    from repro.study import inputs, preflight
+    from tests.support.cli import SMOKE, tiny_overrides
+
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path)).resolved_cell()
+    sets = preflight.feature_sets(cfg)
+    # target train (rest) and dev, then en and x1 of the evaluation split
+    assert [(s["split"], s["language"]) for _, s, _ in sets] == [("train", "en"), ("dev", "en"), ("test", "en"),
+                                                                ("test", "x1")]
+    first = preflight.feature_summary([cfg])
+    assert "0 of 4 feature sets cached, 4 to build" in first
+    task = dp.get_task("synth_sentiment")
+    examples = inputs.load_split(cfg, task, "test", "x1", cfg.eval.max_examples, for_eval=True)
+    inputs.featurize(cfg, task, examples, inputs.tokenizer_for(cfg))
+    second = preflight.feature_summary([cfg])
+    assert "1 of 4 feature sets cached, 3 to build" in second and "test/x1" not in second

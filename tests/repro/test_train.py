@@ -136,34 +136,64 @@ def _record_saves(monkeypatch, fail_at_latest: int | None = None) -> list[tuple[
     return saves
 
 
-def test_the_latest_state_is_written_on_its_cadence_and_the_best_only_with_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("final_state", [False, True])
+def test_the_latest_state_is_written_on_its_cadence_and_the_best_only_with_it(tmp_path, monkeypatch, final_state):
     saves = _record_saves(monkeypatch)
-    cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()
-    r = run_cell(cfg).to_dict()
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE, **{"checkpoints.final_state": final_state}))
+    r = run_cell(cfg.resolved_cell()).to_dict()
     t = r["training"]["target"]
     assert t["steps"] == 18 and [p["step"] for p in t["curve"]] == list(range(2, 19, 2))   # 9 dev evaluations
-    assert [s for kind, s in saves if kind == "latest"] == [6, 12, 18]
-    # Each best write comes just before a latest write and is no newer than it: at most one per cadence.
+    # The end of the phase writes the best params the evaluation reads, not a state nothing resumes (unless asked).
+    assert [s for kind, s in saves if kind == "latest"] == ([6, 12, 18] if final_state else [6, 12])
+    # Each best write comes just before a latest write and is no newer than it (at most one per cadence), or
+    # is the phase's last write.
     for i, (kind, s) in enumerate(saves):
-        if kind == "best":
+        if kind == "best" and i + 1 < len(saves):
             assert saves[i + 1][0] == "latest" and s <= saves[i + 1][1], saves
     assert ("best", t["best_step"]) in saves
+    states = sorted(p.name for p in (tmp_path / "cells" / r["cell_id"] / "target" / "ckpt" / "latest").iterdir())
+    assert states == (["12", "18"] if final_state else ["12", "6"])
+
+
+def test_a_crash_after_a_phase_without_a_final_state_retrains_it_to_the_same_run(tmp_path, monkeypatch):
+    """No cadence state before the end (as the mini preset: checkpoint_every = the phase's steps) and a crash in
+    the evaluation: the rerun starts the phase afresh (dropping the finished attempt's best) and ends bitwise
+    where the first attempt ended."""
+    from repro.study import cell as cell_module
+
+    out = tmp_path / "run"
+    cfg = config.load(SMOKE, tiny_overrides(out, **{**CADENCE, "target.checkpoint_every": 100})).resolved_cell()
+
+    def crash(*a, **k):
+        raise RuntimeError("planted crash in the evaluation")
+
+    saves = _record_saves(monkeypatch)
+    monkeypatch.setattr(cell_module.inference, "zero_shot_eval", crash)
+    with pytest.raises(RuntimeError, match="planted crash"):
+        run_cell(cfg)
+    assert [kind for kind, _ in saves] == ["best"]
+    first_log = train_log(out / "cells" / CELL / "target")
+    first_best = sorted((out / "cells" / CELL / "target" / "ckpt" / "best").iterdir())
+    monkeypatch.undo()
+    run_cell(cfg)
+    assert train_log(out / "cells" / CELL / "target") == first_log
+    assert sorted((out / "cells" / CELL / "target" / "ckpt" / "best").iterdir()) == first_best
 
 
 def test_a_crash_after_an_unwritten_best_resumes_to_the_same_run(tmp_path, monkeypatch, caplog):
     straight = tmp_path / "straight"
     cfg = config.load(SMOKE, tiny_overrides(straight, **CADENCE)).resolved_cell()
     run_cell(cfg)
-    # The crash comes where the latest state of step 18 would be written: the held best of steps 14-18 is lost
-    # with it, and the rerun replays from step 12, its dev evaluations included.
+    # The crash comes where the latest state of step 12 would be written: the held best of steps 8-12 is lost
+    # with it, and the rerun replays from step 6, its dev evaluations included.
     out = tmp_path / "crashed"
     cfg = config.load(SMOKE, tiny_overrides(out, **CADENCE)).resolved_cell()
-    saves = _record_saves(monkeypatch, fail_at_latest=18)
+    saves = _record_saves(monkeypatch, fail_at_latest=12)
     with pytest.raises(RuntimeError, match="planted crash"):
         run_cell(cfg)
-    assert [s for kind, s in saves if kind == "latest"] == [6, 12]
+    assert [s for kind, s in saves if kind == "latest"] == [6]
     monkeypatch.undo()
     with caplog.at_level("INFO"):
         run_cell(cfg)
-    assert "resumed at step 12" in caplog.text
+    assert "resumed at step 6" in caplog.text
     assert_same_run(straight / "cells" / CELL, out / "cells" / CELL)
