@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -333,6 +332,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
 
     ticker = progress.Ticker(label, total=total_steps, unit="step", initial=step)
     signals.where.update(label=label, step=step)
+    trained = False
     try:
         with signals.deferred():   # a stop request waits for the end of the step, then saves and stops
             while step < total_steps:
@@ -364,13 +364,14 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     if final or index == 0:
                         break
             drain()
+        trained = True
     finally:
         ticker.close()
         tlog.close()
         try:   # a save in flight finishes (and is hashed) before the phase ends, however it ends
             store.wait()
         except Exception:
-            if sys.exc_info()[0] is None:
+            if trained:
                 raise
             log.warning("%s: the last checkpoint save failed too", label, exc_info=True)
         tracker.close()
