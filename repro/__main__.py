@@ -309,6 +309,13 @@ def _plan_parser(sub) -> None:
                    "(repro.study.known_sizes); auto (default): data unless data.source=hub")
     s.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
     s.add_argument("--shards", type=int, metavar="N", help="also show how `grid --shard I/N` would split it")
+    s.add_argument("--benchmarks", metavar="BENCH_JSON", help="price each model from its measured JAX train step "
+                   "in this pytest-benchmark JSON (tests/benchmarks/test_train.py on the target device) instead of "
+                   "an assumed MFU (repro/study/measured.py)")
+    s.add_argument("--memory", action="store_true", help="also compile each training shape's train step from "
+                   "abstract shapes and show XLA's memory analysis, whether it fits --device (h100, h200, "
+                   "a100-40gb, a100-80gb, l4) or --device-memory, and what makes it fit (repro/study/memory.py)")
+    s.add_argument("--device-memory", type=float, metavar="GIB", help="device memory to fit, in GiB")
     s.add_argument("--pilot", metavar="RESULTS_DIR", help="a pilot's results folder: the seeds each primary "
                    "endpoint needs for a 1- and 2-point MDE (80 %% power), and this grid priced at them "
                    "(repro/study/pilot.py)")
@@ -335,6 +342,16 @@ def _plan(args) -> int:
     except UserError as e:
         return _error(one_line(e))
     print(plan.render(phases, args.format, dev))
+    try:
+        if args.benchmarks:
+            from repro.study import measured
+            rates = measured.load_rates(args.benchmarks, cfg.precision)
+            print("\n" + measured.render(*measured.price(cfg, phases, rates, dev), args.format))
+        if args.memory:
+            from repro.study import memory
+            print("\n" + memory.report(cfg, args.device, args.device_memory, args.format))
+    except UserError as e:
+        return _error(one_line(e))
     if args.pilot:
         print("\n" + pilot.render(endpoints, float(plan.total(phases)), pilot.grid_seed_count(cfg), dev))
     if args.shards:
