@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Base-preset benchmarks on one NVIDIA GPU, JAX and PyTorch in the same pytest run, then the table.
 #
-#   scripts/bench_gpu.sh [out_dir] [extra pytest args]
+#   scripts/bench_gpu.sh [out_dir] [extra pytest args]      (25-45 min: 80 cases, 20 with torch.compile)
+#   scripts/bench_gpu.sh --quick [out_dir]                   (<= 8 min: scripts/bench_quick.py)
 #
 # Records, for the five base configs (bert-base-cased, bert-base-multilingual-cased, roberta-base,
 # xlm-roberta-base, xlnet-base-cased; random weights, no download), sequence classification:
@@ -16,6 +17,12 @@
 # when torch has no CUDA (the PyTorch column is then a CPU figure and the ratio means nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --quick: the minutes-long check instead (scripts/bench_quick.py; its budget is in docs/benchmarks.md)
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  export JAX_PLATFORMS=${JAX_PLATFORMS:-cuda} HF_HUB_OFFLINE=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+  exec "${XT_PYTHON:-python}" scripts/bench_quick.py --out "${1:-results/bench-quick-$(date -u +%Y%m%dT%H%M%SZ)}"
+fi
 out=${1:-results/bench-gpu-$(date -u +%Y%m%dT%H%M%SZ)}
 shift || true
 py=${XT_PYTHON:-${XT_VENV:-.venv}/bin/python}
