@@ -369,7 +369,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         ticker.close()
         tlog.close()
         try:   # a save in flight finishes (and is hashed) before the phase ends, however it ends
-            store.wait()
+            store.wait() if trained else store.close()   # (stopped: orbax's threads end now, not at exit)
         except Exception:
             if trained:
                 raise
