@@ -126,7 +126,9 @@ def is_run_dir(folder: Path) -> bool:
         return False
     fingerprint = False
     for n in names:
-        if n in ("cells", "intermediate", ".locks") or (n.startswith("repro") and n.endswith(".log")):
+        # (.shards, a write probe and the run marker's temporary file: what concurrent shards see first)
+        if (n in ("cells", "intermediate", ".locks", ".shards") or (n.startswith("repro") and n.endswith(".log"))
+                or n.startswith((".write-probe-", marker_name("run")))):
             fingerprint = True
         elif not (n in RUN_PARTS or n in _RUN_EXTRA or (n.startswith("preflight") and n.endswith(".json"))
                   or n.startswith(".write-probe-") or (n.startswith(".") and (".tmp-" in n or ".old-" in n))

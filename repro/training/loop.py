@@ -235,8 +235,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     # traced, one step's run included), dev evaluation, checkpoint writes; the rest is training and data.
     timing = meta.setdefault("timing", {"compile_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0})
     step = int(state["step"])
-    tlog = _TrainLog(phase_dir / "train_log.jsonl", step, is_main)
+    # The tracker first: its writers' set-up (imports, files) is not deferred by a stop request, so it must not
+    # sit between the train log's creation and the deferred loop (a stop there is "before any training step").
     tracker = tracking_.Tracker(tracking, phase_dir, step, is_main, plan.log_every)
+    tlog = _TrainLog(phase_dir / "train_log.jsonl", step, is_main)
     t0 = time.perf_counter()
     wall_before = meta["wall_time_s"]
     epoch, index = meta["epoch"], meta["batch_index"]
