@@ -88,7 +88,6 @@ def check_tasks(cfg: Config) -> None:
     for t in cfg.per_target:
         target(f"per_target.{t}", t)
     if cfg.cell.intermediate_task not in (None, "none", CONTROL):
-
         known("cell.intermediate_task", cfg.cell.intermediate_task)
 
 
