@@ -88,7 +88,7 @@ def claim_folder(folder: Path, snapshot: dict, what: str, *, writer: bool = True
     """
     import yaml
 
-    from repro import safe_yaml
+    from repro.config import safe_yaml
 
     path = folder / "config.yaml"
     if path.exists():

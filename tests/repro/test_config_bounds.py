@@ -1,6 +1,6 @@
 """Config parsing with bounds: a YAML alias bomb in a preset or an override fails fast in bounded memory with
-one line naming where (repro.safe_yaml); every number of a config is finite and in its range when it loads,
-or one line names the key and the value (repro.config_bounds)."""
+one line naming where (repro.config.safe_yaml); every number of a config is finite and in its range when it loads,
+or one line names the key and the value (repro.config.bounds)."""
 from __future__ import annotations
 
 import os

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
-from repro import config_bounds, safe_yaml, typed
+from repro import typed
+from repro.config import bounds as config_bounds, safe_yaml
 from repro.errors import ConfigError, did_you_mean
 
 
@@ -474,7 +475,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"config: override {text!r} has an empty key")
-    try:   # bounded: no anchors or aliases (a "billion laughs" override), no deep nesting (repro.safe_yaml)
+    try:   # bounded: no anchors or aliases (a "billion laughs" override), no deep nesting (repro.config.safe_yaml)
         value = safe_yaml.load(raw, f"override {key}") if raw.strip() else None
     except safe_yaml.NotYAML:
         raise ConfigError(f"config: override {key}={config_bounds.short(raw)} is not a YAML value") from None
@@ -514,7 +515,7 @@ def from_dict(data: dict) -> Config:
 # ---- the presets that ship with the package, by name (`xtreme-transfer grid smoke`) ----------------------
 # One copy: configs/*.yaml in a checkout; repro/presets links to it, so the wheel's package data (pyproject.toml)
 # holds the same files and an installed package finds them with no checkout around it.
-_CHECKOUT_PRESETS = Path(__file__).resolve().parent.parent / "configs"
+_CHECKOUT_PRESETS = Path(__file__).resolve().parents[2] / "configs"   # (repro/config/__init__.py)
 
 
 def presets_dir() -> Path | None:
