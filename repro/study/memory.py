@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 
 import jax
@@ -31,7 +32,7 @@ import jax.numpy as jnp
 
 import data_prep as dp
 import flax_models as fm
-from repro import tables
+from repro import config, tables
 from repro.config import Config
 from repro.errors import ConfigError
 from repro.training import precision as precision_mod
@@ -54,7 +55,7 @@ class Shape:
     """One train-step shape: what decides the step's memory."""
 
     model: str
-    hf_config: tuple            # sorted items of the model's config.json (hashable)
+    hf_config: str              # the model's config.json as canonical JSON (hashable: it holds lists)
     head: str
     num_labels: int | None
     kind: str
@@ -115,15 +116,17 @@ def shapes(cfg: Config, model_config) -> list[Shape]:
     seen: dict[Shape, None] = {}
     for cell in cfg.cells():
         c = cell_config(cell)
-        phases = [("target", dp.get_task(c.cell.target_task))]
-        if c.intermediate_task is not None:
-            phases.insert(0, ("intermediate", dp.get_task(c.intermediate_task)))
+        # A retrieval target trains nothing; a control arm trains its intermediate task's data (permuted labels).
+        phases = [("target", dp.get_task(c.cell.target_task))] if config.trains_target(c.cell.target_task) else []
+        if c.intermediate_data_task is not None:
+            phases.insert(0, ("intermediate", dp.get_task(c.intermediate_data_task)))
         for kind, task in phases:
             train_task = inputs.train_task_of(task, c)
             head, num_labels = steps.head_for(task)
             plan = make_plan(c, getattr(c, kind), train_task)
             devices = max(c.mesh.data, 1)
-            seen[Shape(model=c.cell.model, hf_config=tuple(sorted(model_config(c).items(), key=str)), head=head,
+            hf_config = json.dumps(model_config(c), sort_keys=True, default=str)
+            seen[Shape(model=c.cell.model, hf_config=hf_config, head=head,
                        num_labels=num_labels, kind=task.kind, batch=max(plan.batch_size // devices, 1),
                        length=inputs.max_length(c, train_task),
                        choices=len(task.labels) if task.kind == "multiple_choice" else 1,
@@ -157,7 +160,7 @@ def _nbytes(tree) -> int:
 def measure(shape: Shape) -> StepMemory:
     """XLA's compiled memory analysis of the shape's train step (the pipeline's steps.make_train_step,
     donated state, one device), built from abstract shapes only."""
-    model = fm.abstract_model(dict(shape.hf_config), head=shape.head, num_labels=shape.num_labels,
+    model = fm.abstract_model(json.loads(shape.hf_config), head=shape.head, num_labels=shape.num_labels,
                               dtype=precision_mod.compute_dtype(shape.precision))
     fm.configure_compute(model, attention=shape.attention, remat=shape.remat)
     graphdef, params, rest = steps.split_model(model)

@@ -16,7 +16,7 @@ from repro.training import steps
 from tests.support import tiny
 from tests.support.cli import SMOKE, cli
 
-SHAPE = memory.Shape(model="bert-tiny", hf_config=tuple(sorted(tiny.BERT.items())), head="sequence_classification",
+SHAPE = memory.Shape(model="bert-tiny", hf_config=json.dumps(tiny.BERT, sort_keys=True), head="sequence_classification",
                      num_labels=2, kind="classification", batch=8, length=32, choices=1, precision="fp32",
                      attention="einsum", remat=False, accumulation=1)
 ONE_SHAPE = ["grid.models=[bert-tiny]", "grid.target_tasks=[synth_sentiment]", "grid.intermediate_tasks=[none]"]
@@ -129,3 +129,17 @@ def test_plan_priced_from_a_benchmark_json(tmp_path):
     bad.write_text('{"benchmarks": 3}')
     r = cli("plan", SMOKE, "--benchmarks", bad)
     assert r.returncode == 2 and "not a pytest-benchmark JSON" in r.stderr
+
+
+def test_memory_shapes_of_a_control_arm_and_a_retrieval_target():
+    """The control arm trains its intermediate task's data; a retrieval target trains nothing; a config.json
+    holding a list (architectures) is a shape like any other (it once failed: 'control' is no task, and a
+    list is not hashable)."""
+    cfg = config.load(SMOKE, ["grid.models=[bert-tiny]", "grid.target_tasks=[synth_sentiment, synth_retrieval]",
+                              "grid.intermediate_tasks=[none, synth_int_sentiment, control]"])
+    hf = dict(tiny.BERT, architectures=["BertModel"])
+    got = memory.shapes(cfg, lambda c: hf)
+    assert [(s.kind, s.head) for s in got] == [("classification", "sequence_classification")]   # one shape: all
+    assert json.loads(got[0].hf_config) == hf
+    assert memory.shapes(config.load(SMOKE, ["grid.models=[bert-tiny]", "grid.target_tasks=[synth_retrieval]",
+                                             "grid.intermediate_tasks=[none]"]), lambda c: hf) == []
