@@ -97,16 +97,28 @@ def claim_folder(folder: Path, snapshot: dict, what: str, *, writer: bool = True
         except (OSError, ValueError) as e:   # safe_yaml.UnsafeYAML is a ValueError; so is a non-UTF-8 byte
             raise OutputDirError(f"{path} cannot be read ({' '.join(str(e).split())[:200]}); delete it if "
                                  f"{folder} holds nothing you need") from e
-        if old == semantic(snapshot):
+        today = _as_read_today(old)
+        if old == semantic(snapshot) or today == semantic(snapshot):
             return
         if has_progress(folder):
             raise OutputDirError(f"config: {folder} holds a {what} with another config "
-                                 f"({first_difference(old, semantic(snapshot))}); use another output_dir")
+                                 f"({first_difference(today or old, semantic(snapshot))}); use another output_dir")
         log.info("%s: re-claimed with a new config (the previous run saved nothing; %s)", folder,
-                 first_difference(old, semantic(snapshot)))
+                 first_difference(today or old, semantic(snapshot)))
     if writer:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(path, yaml.safe_dump(snapshot, sort_keys=False, default_flow_style=None))
+
+
+def _as_read_today(old: dict) -> dict | None:
+    """A run's config.yaml as this version reads it: the keys added since it was written take their defaults,
+    so a folder made by an older version is still the same run (None where it does not read as a config)."""
+    from repro import config
+
+    try:
+        return semantic(config.to_dict(config.from_dict(old)))
+    except (UserError, TypeError, ValueError):
+        return None
 
 
 class BusyError(UserError):
