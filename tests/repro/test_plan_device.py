@@ -56,6 +56,7 @@ def _named(shape, option: str):
                                accumulation=int(words.get("optimizer.accumulation", shape.accumulation)))
 
 
+@pytest.mark.slow   # several CPU compiles: 99 s on 2 loaded cores; the default run keeps the other memory tests
 def test_the_option_named_makes_the_shape_fit():
     """Whatever option is named fits the budget, and "none" only where no option fits. (At this tiny shape
     accumulation costs memory: optax.MultiSteps keeps a parameter-sized gradient sum.)"""
