@@ -281,22 +281,9 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
             return False   # (no collective: main_decides below syncs the processes of a multi-host run)
         return distributed.main_decides(time.monotonic() - saved_at >= 60 * plan.checkpoint_every_minutes)
 
-    def save_latest() -> None:
-        """The latest state (and the best held since the last one); also off the cadence, when a stop was requested."""
-        nonlocal best_held, last_saved
-        drain()
-        meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
-        tlog.flush()
-        t = time.perf_counter()
-        if best_held is not None:
-            store.save_best(*best_held)
-            best_held = None
-        store.save_latest(step, state, meta)
-        last_saved, saved_at = step, time.monotonic()
-        timing["checkpoint_s"] += time.perf_counter() - t
-
     def save_best_only() -> None:
-        """The end of a phase: the best params (what evaluation reads), not the state nothing will resume."""
+        """The best params held since the last write (what evaluation reads); alone, the end of a phase, which
+        writes no state that nothing will resume."""
         nonlocal best_held
         drain()
         meta.update(epoch=epoch, batch_index=index, wall_time_s=wall_before + time.perf_counter() - t0)
@@ -305,6 +292,16 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         if best_held is not None:
             store.save_best(*best_held)
             best_held = None
+        timing["checkpoint_s"] += time.perf_counter() - t
+
+    def save_latest() -> None:
+        """The latest state, after the best held since the last one (so the disk never holds a best newer than
+        the latest state); also off the cadence, when a stop was requested."""
+        nonlocal last_saved, saved_at
+        save_best_only()
+        t = time.perf_counter()
+        store.save_latest(step, state, meta)
+        last_saved, saved_at = step, time.monotonic()
         timing["checkpoint_s"] += time.perf_counter() - t
 
     def save(final: bool, by_time: bool = False) -> None:
