@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ MANIFEST = "manifest.json"
 # Entries up to this size are verified by sha256 every time they are opened; larger ones once a process.
 _ALWAYS_VERIFY_BYTES = 64 << 20
 _verified: set[tuple[str, float]] = set()
-_token_hashes: dict[int, tuple[object, str]] = {}
+_token_hashes: dict[int, tuple[weakref.ref, str]] = {}   # id -> (the tokenizer, weakly; its hash)
 
 # Features fields stored as arrays besides `arrays` (None where the task kind has none).
 _EXTRA_FIELDS = ("example_index", "lengths", "offsets", "word_index")
@@ -70,13 +71,17 @@ def code_version() -> str:
 def tokenizer_hash(tok) -> str:
     """sha256 of what the tokenizer does: its serialized fast tokenizer and the settings featurize reads."""
     hit = _token_hashes.get(id(tok))
-    if hit is not None and hit[0] is tok:
+    if hit is not None and hit[0]() is tok:
         return hit[1]
     h = hashlib.sha256(tok.backend_tokenizer.to_str().encode())
     h.update(json.dumps([tok.padding_side, tok.truncation_side, tok.pad_token_id, tok.pad_token_type_id,
                          tok.cls_token_id, tok.num_special_tokens_to_add(pair=False),
                          tok.num_special_tokens_to_add(pair=True), dp_tokenization.tokenizer_family(tok)]).encode())
-    _token_hashes[id(tok)] = (tok, h.hexdigest())
+    # A weak reference: the table must not keep a cell's tokenizer alive (a 250k-piece one holds ~300 MB of
+    # native memory, and a grid loads one per cell: that was +300 MB resident per cell, issue 30).
+    for key in [k for k, (ref, _) in _token_hashes.items() if ref() is None]:
+        del _token_hashes[key]
+    _token_hashes[id(tok)] = (weakref.ref(tok), h.hexdigest())
     return h.hexdigest()
 
 
