@@ -30,6 +30,7 @@ from repro.training import steps, tracking as tracking_
 from repro.errors import CheckpointMismatchError, NonFiniteLossError, writing
 
 log = logging.getLogger("repro")
+_clock = time.monotonic   # the wall-time checkpoint cadence's clock (a test replaces it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,12 +275,12 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     # the same best again; a phase writes each checkpoint once per checkpoint_every, not once per improvement.
     best_held = None   # (step, params, meta)
     last_saved = step  # the step of the latest state on disk (or resumed from)
-    saved_at = time.monotonic()   # when the latest state was last written (for checkpoint_every_minutes)
+    saved_at = _clock()   # when the latest state was last written (for checkpoint_every_minutes)
 
     def due_by_time() -> bool:
         if plan.checkpoint_every_minutes is None:
             return False   # (no collective: main_decides below syncs the processes of a multi-host run)
-        return distributed.main_decides(time.monotonic() - saved_at >= 60 * plan.checkpoint_every_minutes)
+        return distributed.main_decides(_clock() - saved_at >= 60 * plan.checkpoint_every_minutes)
 
     def save_best_only() -> None:
         """The best params held since the last write (what evaluation reads); alone, the end of a phase, which
@@ -301,7 +302,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         save_best_only()
         t = time.perf_counter()
         store.save_latest(step, state, meta)
-        last_saved, saved_at = step, time.monotonic()
+        last_saved, saved_at = step, _clock()
         timing["checkpoint_s"] += time.perf_counter() - t
 
     def save(final: bool, by_time: bool = False) -> None:

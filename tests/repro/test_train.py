@@ -155,6 +155,23 @@ def test_the_latest_state_is_written_on_its_cadence_and_the_best_only_with_it(tm
     assert states == (["12", "18"] if final_state else ["12", "6"])
 
 
+def test_the_wall_time_cadence_writes_the_latest_state_once_per_interval(tmp_path, monkeypatch):
+    """checkpoints.every_minutes: a clock on which every train step takes 30 s and a 1.5-minute cadence write the
+    latest state every third step (and no state at the end), with no step cadence in the way. The clock restarts
+    at each write: a cadence that kept the phase's start as its origin would write at every step after the
+    third (the bug ab012f6 fixed)."""
+    from repro import signals
+
+    monkeypatch.setattr(signals, "where", {})
+    monkeypatch.setattr(train, "_clock", lambda: 30.0 * signals.where.get("step", 0))
+    saves = _record_saves(monkeypatch)
+    overrides = {**CADENCE, "target.checkpoint_every": 100, "checkpoints.every_minutes": 1.5}
+    r = run_cell(config.load(SMOKE, tiny_overrides(tmp_path, **overrides)).resolved_cell()).to_dict()
+    assert r["training"]["target"]["steps"] == 18
+    assert [s for kind, s in saves if kind == "latest"] == [3, 6, 9, 12, 15]
+    assert ("best", r["training"]["target"]["best_step"]) in saves
+
+
 def test_a_crash_after_a_phase_without_a_final_state_retrains_it_to_the_same_run(tmp_path, monkeypatch):
     """No cadence state before the end (as the mini preset: checkpoint_every = the phase's steps) and a crash in
     the evaluation: the rerun starts the phase afresh (dropping the finished attempt's best) and ends bitwise
