@@ -119,6 +119,15 @@ class Retrieval:
 
 
 @dataclasses.dataclass(frozen=True)
+class CellTiming:
+    """Where the cell's own wall time went, outside its training phases (whose `timing` is in `training`)."""
+
+    cell_s: float                    # the cell's last attempt in this process: loading to results
+    zero_shot_eval_s: float          # featurizing, forward passes and scoring of every evaluated language
+    latency_s: float                 # the inference-latency measurement
+
+
+@dataclasses.dataclass(frozen=True)
 class Environment:
     device: str
     jax: str
@@ -187,6 +196,7 @@ class CellResults:
     # What the model was pretrained on (config models.X.languages): english | multilingual.
     model_languages: str | None = None
     retrieval: Retrieval | None = None   # set for a retrieval target (no target phase)
+    timing: CellTiming | None = None     # absent from results written before issue 30's cost split
     finished_at: str | None = None
 
     # ---- assembling, reading and writing ---------------------------------------------------------

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import time
 from pathlib import Path
 
 import jax
@@ -23,14 +24,13 @@ from flax import nnx
 import data_prep as dp
 import flax_models as fm
 from repro import config
-from repro.training import distributed, inference, precision
-from repro.study import control, inputs, retrieval
+from repro.training import distributed, host_memory, inference, precision
+from repro.study import control, inputs, record, retrieval
 from repro import rundir
 from repro.training import steps
 from repro.config import Config
-from repro.environment import environment
 from repro.errors import ConfigError, DataError, ModelError, NonFiniteLossError, UserError
-from repro.results import (DIVERGED_NAME, PREDICTIONS_NAME, RESULTS_NAME, CellResults, Divergence, make_predictions,
+from repro.results import (DIVERGED_NAME, RESULTS_NAME, CellResults, Divergence, make_predictions,
                            ResultsError, load_cell, read_json)
 from repro.training.loop import TrainingPlan, flops_per_example, train_phase
 from repro.training.tracking import TrackingSpec
@@ -130,6 +130,12 @@ class TrainingData:
             err.phase = self.key
             raise err from e
         result.stats["compilations"] = result.compilations
+        # The phase's train state and step buffers are freed now: hand their pages back before the next phase or
+        # the evaluation, so that one phase's heap does not stack on the next one's (host_memory.release).
+        before, after = host_memory.release()
+        if before is not None and after is not None:
+            log.debug("%s: %s phase done, %.0f MB resident, %.0f MB once freed pages are returned", label,
+                      self.key, before, after)
         return result
 
 
@@ -321,11 +327,13 @@ def load_eval_splits(cfg: Config, target) -> tuple[str, dict, dict]:
 
 
 def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
+    t_cell = time.perf_counter()
     mesh = mesh or distributed.make_mesh(cfg.mesh.data)
     tokenizer = inputs.tokenizer_for(cfg)
     target = dp.get_task(cfg.cell.target_task)
     if not config.trains_target(target.name):   # retrieval: scored from the encoder, no target phase
-        return retrieval.run_cell(cfg, out, mesh, tokenizer, load_eval_splits(cfg, target), _intermediate_record)
+        return retrieval.run_cell(cfg, out, mesh, tokenizer, load_eval_splits(cfg, target), _intermediate_record,
+                                  t_cell)
     head, num_labels = steps.head_for(target)
     # Load every split before training, so that missing data fails fast.
     phase = TrainingData(cfg, target, cfg.target, tokenizer, mesh, "target")
@@ -349,9 +357,11 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
 
     result = phase.run(cfg, model, head, num_labels, out / "target", mesh,
                        _identity(cfg, "target", target, head, num_labels, snapshot), cfg.cell_id)
+    t_eval = time.perf_counter()
     scores, per_language, (row_kind, rows) = inference.zero_shot_eval(
         target, test, lambda ex: inputs.featurize(cfg, target, ex, tokenizer), result.params, result.compiled,
         cfg.eval.batch_size, phase.buckets, mesh)
+    eval_s = time.perf_counter() - t_eval
 
     graphdef, _, rest = steps.split_model(model)
     best_model = nnx.merge(graphdef, jax.device_get(result.params), rest)
@@ -361,41 +371,27 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     if phase.task.name != target.name:
         target_stats["train_task"] = phase.task.name
     dtype = "bfloat16" if cfg.precision == "bf16" else "float32"
+    t_latency = time.perf_counter()
+    latency = inference.measure_latency(result.params, result.compiled, best_model, cfg.eval.latency, dtype, mesh)
+    latency_s = time.perf_counter() - t_latency
     results = CellResults.assemble({
-        "cell_id": cfg.cell_id,
-        "synthetic": bool(target.synthetic or cfg.data.source == "synthetic"),
-        "config": config.to_dict(cfg),
-        "model": {"name": cfg.cell.model, "family": model.family, "model_type": model.config.get("model_type"),
-                  "name_or_path": cfg.model.name_or_path, "fresh_weights": fresh},
-        "intermediate_task": cfg.intermediate_task,
-        "control_for": cfg.cell.control_for,
-        "model_languages": cfg.model.languages,
-        "target_task": target.name,
+        **record.identity(cfg, target, {"family": model.family, "model_type": model.config.get("model_type"),
+                                        "fresh_weights": fresh}, split, missing, test),
         "setting": ({"task_type": target.setting[0], "transfer": target.setting[1]} if target.setting else None),
-        "seed": cfg.cell.seed,
-        "metric": target.metric,
-        "eval_split": split,
-        "missing_languages": missing,
         "dropped": {**intermediate_dropped, **phase.dropped},
         "scores": scores,
         "per_language": per_language,
         "param_count": counts.as_dict(),
         "frozen_parameters": int(counts.total - counts.trainable),
         "training": {"intermediate": intermediate_stats, "target": target_stats},
-        "inference": inference.measure_latency(result.params, result.compiled, best_model, cfg.eval.latency,
-                                                dtype, mesh),
+        "inference": latency,
+        "timing": record.timing(t_cell, eval_s, latency_s),
         "checkpoint": result.checkpoint,
-        "environment": environment(),
         "compute": precision.record(cfg.precision, fm.compute_settings(model)),
         "train_size": cfg.target.max_train_examples,
-        "eval_examples": {lang: len(examples) for lang, examples in test.items()},
-        "predictions": PREDICTIONS_NAME,
         "same_data_as_target": inputs.repeats_target_data(cfg),
     })
-    predictions = make_predictions(cfg.cell_id, target.name, target.metric, row_kind, rows)
-    if jax.process_index() == 0:
-        predictions.write(out / PREDICTIONS_NAME)   # before results.json: a finished cell has both
-        results.write(out / RESULTS_NAME)
+    record.write(out, results, make_predictions(cfg.cell_id, target.name, target.metric, row_kind, rows))
     log.info("cell %s: %s %s", cfg.cell_id, target.metric,
              " ".join(f"{k}={v:.2f}" for k, v in per_language.items()))
     return results

@@ -30,10 +30,9 @@ import data_prep as dp
 import flax_models as fm
 from repro import config, progress
 from repro.config import Config
-from repro.environment import environment
 from repro.errors import ModelError
-from repro.results import PREDICTIONS_NAME, RESULTS_NAME, CellResults, make_predictions
-from repro.study import inputs
+from repro.results import CellResults, make_predictions
+from repro.study import inputs, record
 from repro.training import distributed, inference, steps
 
 log = logging.getLogger("repro")
@@ -100,12 +99,14 @@ class Embedder:
         return {"query_embeddings": self(feats, batch_size, buckets), "candidate_embeddings": self.pools[key]}
 
 
-def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate) -> CellResults:
+def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate, t_cell: float | None = None) -> CellResults:
     """A retrieval cell. eval_splits: (split, language -> examples, language -> why not evaluated), loaded by the
     caller before anything trains; `intermediate(cfg, tokenizer, mesh) -> (model folder, its results.json
     record, rows its loaders dropped)` gives the intermediate (or control) encoder; without an intermediate task
-    the pretrained checkpoint is scored."""
+    the pretrained checkpoint is scored. t_cell: the cell's start (perf_counter), for results.json `timing`."""
     from repro import rundir
+
+    t_cell = time.perf_counter() if t_cell is None else t_cell
 
     target = dp.get_task(cfg.cell.target_task)
     split, test, missing = eval_splits
@@ -138,21 +139,13 @@ def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate) -> Ce
 
     counts = fm.param_count(source)
     dtype = "bfloat16" if cfg.precision == "bf16" else "float32"
+    t_latency = time.perf_counter()
+    latency = inference.measure_latency(embed.params, embed.compiled, encoder, cfg.eval.latency, dtype, mesh)
+    latency_s = time.perf_counter() - t_latency
     results = CellResults.assemble({
-        "cell_id": cfg.cell_id,
-        "synthetic": bool(target.synthetic or cfg.data.source == "synthetic"),
-        "config": config.to_dict(cfg),
-        "model": {"name": cfg.cell.model, "family": source.family, "model_type": source.config.get("model_type"),
-                  "name_or_path": cfg.model.name_or_path, "fresh_weights": fresh},
-        "intermediate_task": cfg.intermediate_task,
-        "control_for": cfg.cell.control_for,
-        "model_languages": cfg.model.languages,
-        "target_task": target.name,
+        **record.identity(cfg, target, {"family": source.family, "model_type": source.config.get("model_type"),
+                                        "fresh_weights": fresh}, split, missing, test),
         "setting": None,
-        "seed": cfg.cell.seed,
-        "metric": target.metric,
-        "eval_split": split,
-        "missing_languages": missing,
         "dropped": dropped,
         "scores": scores,
         "per_language": per_language,
@@ -164,18 +157,13 @@ def run_cell(cfg: Config, out, mesh, tokenizer, eval_splits, intermediate) -> Ce
                                 "flops": 0.0, "wall_time_s": 0.0}},
         "retrieval": {"layer": layer, "num_layers": int(dict(source.config)[_depth_key(source.family)]),
                       "pooling": "mean", "similarity": "cosine", "wall_time_s": round(seconds, 3)},
-        "inference": inference.measure_latency(embed.params, embed.compiled, encoder, cfg.eval.latency, dtype, mesh),
+        "inference": latency,
+        "timing": record.timing(t_cell, seconds, latency_s),
         "checkpoint": checkpoint,
-        "environment": environment(),
         "train_size": None,
-        "eval_examples": {lang: len(examples) for lang, examples in test.items()},
-        "predictions": PREDICTIONS_NAME,
         "same_data_as_target": None,
     })
-    predictions = make_predictions(cfg.cell_id, target.name, target.metric, kind, rows)
-    if jax.process_index() == 0:
-        predictions.write(out / PREDICTIONS_NAME)
-        results.write(out / RESULTS_NAME)
+    record.write(out, results, make_predictions(cfg.cell_id, target.name, target.metric, kind, rows))
     log.info("cell %s (retrieval, layer %d of the encoder): %s %s", cfg.cell_id, layer, target.metric,
              " ".join(f"{k}={v:.2f}" for k, v in per_language.items()))
     return results

@@ -24,9 +24,9 @@ memory, the host heap holds only batches and checkpoints, and a heap kept at its
 starting JAX (which would create XLA's threads first): JAX_PLATFORMS / jax_platforms when set, else an
 installed GPU/TPU plugin whose device is present.
 
-Bounded across cells: a grid calls `release_between_cells()` after every cell, which hands the heap's free
-pages back (`malloc_trim(0)`): one cell's peak is not carried into the next, and the next cell's steps fault
-their buffer in once, then reuse it again.
+Bounded across phases and cells: a cell calls `release()` after each training phase and a grid after every
+cell, which hands the heap's free pages back (`malloc_trim(0)`): one phase's or cell's peak is not carried into
+the next, and the next phase's steps fault their buffer in once, then reuse it again.
 """
 from __future__ import annotations
 
@@ -125,11 +125,15 @@ def resident_mb() -> float | None:
         return None
 
 
-def release_between_cells() -> tuple[float | None, float | None]:
+def release() -> tuple[float | None, float | None]:
     """Under the retain policy, hand the heap's free pages back to the OS (malloc_trim(0)); returns the
-    resident memory (MB) before and after. Elsewhere only measures."""
+    resident memory (MB) before and after. Elsewhere only measures. A cell calls it after each training phase
+    and the grid after each cell: the next phase's steps fault their buffers in once, then reuse them."""
     before = resident_mb()
     if _applied == "retain":
         gc.collect()   # cycles holding the last cell's host arrays (batches, results) go first
         ctypes.CDLL(None).malloc_trim(0)
     return before, resident_mb()
+
+
+release_between_cells = release   # the grid's name for it

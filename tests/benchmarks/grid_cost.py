@@ -5,9 +5,12 @@
 SECONDS is the grid's wall time as the user saw it (e.g. /usr/bin/time's "Elapsed" of `./run_all.sh mini ...`).
 Per phase (each target phase, and each intermediate run once however many cells reuse it), results.json's
 `timing` splits the phase's wall time into compilation, dev evaluation and checkpoint writes; the rest is the
-train steps with their data and logging. Overhead = the grid's wall time minus the train steps and the dev
-evaluations' forward passes. The zero-shot evaluation is not timed inside results.json, so it counts as
-overhead here (an upper bound on the overhead).
+train steps with their data and logging. Each cell's `timing` (results written since issue 30's cost split) adds
+its own wall time and its zero-shot evaluation (featurizing, forward passes and scoring; a retrieval cell's
+embedding pass) and latency measurement. Overhead = the grid's wall time minus the train steps, the dev
+evaluations and the zero-shot evaluations. Cells without `timing` count their zero-shot evaluation as overhead
+(an upper bound). `outside_cells_s`: the wall time no cell accounts for (process start, preflight, the
+report), where every cell has `timing`.
 """
 from __future__ import annotations
 
@@ -17,9 +20,12 @@ from pathlib import Path
 
 
 def split(run_dir: Path) -> dict:
-    phases, seen = [], set()
+    phases, seen, out_timed = [], set(), []
     for results in sorted((run_dir / "cells").glob("*/results.json")):
         r = json.loads(results.read_text())
+        timing = r.get("timing")
+        if timing:
+            out_timed.append(timing)
         t = r["training"]
         phases.append(("target", t["target"]))
         inter = t.get("intermediate")
@@ -30,7 +36,8 @@ def split(run_dir: Path) -> dict:
                 seen.add(key)
                 phases.append(("intermediate", inter))
     out = {"cells": sum(1 for p, _ in phases if p == "target"), "intermediate_runs": len(seen),
-           "phase_wall_s": 0.0, "compile_s": 0.0, "dev_eval_s": 0.0, "checkpoint_s": 0.0, "steps_s": 0.0}
+           "phase_wall_s": 0.0, "compile_s": 0.0, "dev_eval_s": 0.0, "checkpoint_s": 0.0, "steps_s": 0.0,
+           "cells_s": 0.0, "zero_shot_eval_s": 0.0, "latency_s": 0.0, "cells_timed": 0}
     for _, t in phases:
         timing = t.get("timing") or {}
         compile_s, eval_s, ckpt_s = (float(timing.get(k, 0.0)) for k in ("compile_s", "eval_s", "checkpoint_s"))
@@ -39,6 +46,11 @@ def split(run_dir: Path) -> dict:
         out["dev_eval_s"] += eval_s
         out["checkpoint_s"] += ckpt_s
         out["steps_s"] += t["wall_time_s"] - compile_s - eval_s - ckpt_s
+    for timing in out_timed:
+        out["cells_s"] += float(timing["cell_s"])
+        out["zero_shot_eval_s"] += float(timing["zero_shot_eval_s"])
+        out["latency_s"] += float(timing["latency_s"])
+    out["cells_timed"] = len(out_timed)
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in out.items()}
 
 
@@ -51,7 +63,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     s = split(args.run_dir)
     s["wall_s"] = args.wall
-    s["overhead_s"] = round(args.wall - s["steps_s"] - s["dev_eval_s"], 1)
+    s["overhead_s"] = round(args.wall - s["steps_s"] - s["dev_eval_s"] - s["zero_shot_eval_s"], 1)
+    if s["cells_timed"] == s["cells"]:
+        s["outside_cells_s"] = round(args.wall - s["cells_s"], 1)
     s["overhead_share"] = round(s["overhead_s"] / args.wall, 3)
     if args.json:
         print(json.dumps(s))
