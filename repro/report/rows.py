@@ -251,7 +251,21 @@ def _roles_and_holm(rows: list[dict]) -> list[dict]:
     for r in rows:
         r["diff_bold"] = bool(r["diff_ci_excludes_0"]) if r["role"] == PRIMARY else \
             (r["diff_p_holm"] is not None and r["diff_p_holm"] < ALPHA) if r["role"] == EXPLORATORY else False
+        r["diff_verdict_unadjusted"] = r.get("diff_verdict")
+        if r["role"] == EXPLORATORY and r.get("diff_verdict") == stats.DIFFERENT and not r["diff_bold"]:
+            r["diff_verdict"] = _verdict_without_difference(r)
     return rows
+
+
+def _verdict_without_difference(r: dict) -> str:
+    """An exploratory language's verdict once its "different" has not survived Holm: what the row's own test
+    says without it (equivalent by TOST, else underpowered or inconclusive by its MDE against δ)."""
+    lo, hi, delta, mde = (r.get(k) for k in ("diff_ci90_low", "diff_ci90_high", "diff_delta", "diff_mde"))
+    if None in (lo, hi, delta, mde) or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi, delta, mde)):
+        return stats.INCONCLUSIVE
+    if -delta < lo and hi < delta:
+        return stats.EQUIVALENT
+    return stats.UNDERPOWERED if mde > delta else stats.INCONCLUSIVE
 
 
 def per_language_rows(cells, boot: Bootstrap) -> list[dict]:

@@ -159,6 +159,31 @@ def test_verdicts_multiplicity_and_what_the_design_can_detect(built):
         assert r["diff_seeds_needed_1pt"] == "" or int(r["diff_seeds_needed_1pt"]) >= 3
 
 
+def test_a_language_whose_difference_does_not_survive_holm_is_not_called_different():
+    """An exploratory language's "different" needs its Holm-adjusted p below 5 %; one that only its own interval
+    calls different gets the verdict its row has without that test (the mini's PAN-X sw: p 0.008, Holm 0.055,
+    MDE 5.8 > δ = 1 -> underpowered), and the unadjusted verdict stays in `diff_verdict_unadjusted`."""
+    from repro.report import rows as report_rows
+
+    def row(lang, p, verdict, lo90=-1.0, hi90=1.0, mde=5.0):
+        return {"target_task": "panx", "model": "m", "train_size": "1600", "contrast": "xnli - none",
+                "intermediate_task": "xnli", "language": lang, "diff_p": p, "diff_verdict": verdict,
+                "diff_ci_excludes_0": verdict == "different", "diff_ci90_low": lo90, "diff_ci90_high": hi90,
+                "diff_delta": 1.0, "diff_mde": mde}
+
+    out = {r["language"]: r for r in report_rows._roles_and_holm([
+        row("en", 0.001, "different"),                 # Holm: 0.001 x 4 = 0.004 -> survives
+        row("sw", 0.008, "different"),                 # 0.008 x 3 = 0.024 -> survives
+        row("de", 0.03, "different", mde=5.0),         # 0.03 x 2 = 0.06 -> not different: underpowered
+        row("hi", 0.04, "different", -0.9, -0.1, 0.8),  # 0.06: its 90 % interval inside +-1 -> equivalent
+        row("non_english", 0.01, "different")])}
+    assert [out[k]["diff_bold"] for k in ("en", "sw", "de", "hi")] == [True, True, False, False]
+    assert [out[k]["diff_verdict"] for k in ("en", "sw", "de", "hi")] == [
+        "different", "different", "underpowered", "equivalent"]
+    assert out["de"]["diff_verdict_unadjusted"] == "different"
+    assert out["non_english"]["role"] == "primary" and out["non_english"]["diff_verdict"] == "different"
+
+
 def test_old_results_without_predictions_still_report(old):
     _, cells, out = old
     md = (out / "report.md").read_text()
