@@ -19,7 +19,6 @@ from repro import tables
 from repro.errors import UserError
 
 DELTAS = (1.0, 2.0)          # points
-RESAMPLES = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,18 +35,20 @@ class Endpoint:
     why: str = ""               # why the pilot gives no interval here (then nothing is estimated from it)
 
 
-def pilot_endpoints(results_dir: str | Path, deltas=DELTAS, resamples: int = RESAMPLES) -> list[Endpoint]:
+def pilot_endpoints(results_dir: str | Path, deltas=DELTAS, resamples: int | None = None) -> list[Endpoint]:
     """The primary endpoints of a pilot results folder (each target, model, train size and contrast), with the
-    seeds each δ needs."""
+    seeds each δ needs. The bootstrap is the report's (its resamples and RNG seed unless `resamples` is given),
+    so the plan and the report print the same seeds and MDE."""
     from repro.report.rows import (_common_languages, arm_groups, contrasts, point_unit, primary_key, statistic,
                                    with_minus_without)
-    from repro.report.stats import Bootstrap
+    from repro.report.stats import RESAMPLES, Bootstrap
     from repro.results import load_cells, load_predictions, read_json, result_paths
 
     results_dir = check_dir(results_dir)
     cells = load_cells(results_dir)
     dirs = {read_json(p)["cell_id"]: p.parent for p in result_paths(results_dir)}
-    boot = Bootstrap(cells, {c.cell_id: load_predictions(dirs[c.cell_id], c) for c in cells}, resamples=resamples)
+    boot = Bootstrap(cells, {c.cell_id: load_predictions(dirs[c.cell_id], c) for c in cells},
+                     resamples=RESAMPLES if resamples is None else resamples)
     out = []
     for (task, model, _size), by_inter in arm_groups(cells).items():
         unit = point_unit(cells, task)
