@@ -26,7 +26,10 @@ installed GPU/TPU plugin whose device is present.
 
 Bounded across phases and cells: a cell calls `release()` after each training phase and a grid after every
 cell, which hands the heap's free pages back (`malloc_trim(0)`): one phase's or cell's peak is not carried into
-the next, and the next phase's steps fault their buffer in once, then reuse it again.
+the next, and the next phase's steps fault their buffer in once, then reuse it again. Within a phase,
+`bound()` after every step trims the heap once resident memory passes XT_HOST_RETAIN_MB (default: 40 % of the
+machine's memory): the kept heap fragments across the buckets' buffer sizes and would otherwise grow to ~12 GB
+in one e5-small phase, whatever the machine.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import ctypes
 import gc
 import glob
 import importlib.util
+import math
 import os
 import platform
 
@@ -94,6 +98,7 @@ def retain_freed_memory() -> str:
     if _applied is not None:
         return _applied
     policy = requested()
+    limit_mb()   # a bad XT_HOST_RETAIN_MB stops here, before any work, not at the first train step
     backend = default_backend() if policy == "retain" else "cpu"
     if policy == "retain" and backend != "cpu":
         policy = f"system ({backend} backend)"
@@ -137,3 +142,53 @@ def release() -> tuple[float | None, float | None]:
 
 
 release_between_cells = release   # the grid's name for it
+
+LIMIT_ENV = "XT_HOST_RETAIN_MB"
+DEFAULT_LIMIT_FRACTION = 0.4   # of the machine's memory: 6.4 GB on a 16 GB laptop, 51 GB on a 128 GB node
+_floor_mb = 0.0    # resident memory after the last bound() trim
+bound_trims = 0    # how many times bound() trimmed in this process
+
+
+def default_limit_mb() -> float:
+    """40 % of the machine's physical memory (Linux sysconf), or 6,144 MB where that is unknown."""
+    try:
+        return DEFAULT_LIMIT_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (OSError, ValueError, AttributeError):
+        return 6144.0
+
+
+def limit_mb() -> float:
+    """XT_HOST_RETAIN_MB, else `default_limit_mb()`: the resident memory above which bound() hands free pages
+    back. Sized to the machine: where memory is plentiful the heap is never trimmed within a phase (the full
+    speed of the kept heap); where it is short, the phase's peak stays near the limit."""
+    raw = os.environ.get(LIMIT_ENV, "").strip()
+    if not raw:
+        return default_limit_mb()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise HostAllocatorError(f"{LIMIT_ENV}={raw!r}: expected a positive number of MB")
+    return value
+
+
+def bound() -> bool:
+    """Under the retain policy, after a train step: when resident memory exceeds the limit (`limit_mb`, and at
+    least 1 GB above what the last trim left, so that live memory above the limit is not trimmed at every
+    step), hand the heap's free pages back (`release`). Returns whether it trimmed.
+
+    Why: the kept heap fragments. Steps of three length buckets allocate temporary buffers of three sizes,
+    which land in ever new places of a heap that is never trimmed, so one e5-small phase's resident memory
+    climbed from 2.8 to 12.2 GB (docs/benchmarks.md), and the 3-seed mini grid peaked at 14.3 GB. A trim costs
+    the next steps their page faults once; between trims the steps reuse the heap as before."""
+    global _floor_mb, bound_trims
+    if _applied != "retain":
+        return False
+    now = resident_mb()
+    if now is None or now <= max(limit_mb(), _floor_mb + 1024):
+        return False
+    _, after = release()
+    _floor_mb = after or 0.0
+    bound_trims += 1
+    return True

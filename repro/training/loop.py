@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from repro.training import checkpoint
 from repro.training import distributed
+from repro.training import host_memory
 from repro import progress, signals
 from repro.training import steps, tracking as tracking_
 from repro.errors import CheckpointMismatchError, NonFiniteLossError, writing
@@ -346,6 +347,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                         jax.block_until_ready(metrics)
                         timing["compile_s"] += time.perf_counter() - t
                     drain()
+                    host_memory.bound()   # the heap's free pages go back once the process passes its limit
                     step += 1
                     signals.where["step"] = step
                     pending = (step, metrics, flops_per_example(batch["input_ids"].shape))

@@ -8,6 +8,7 @@ on the machine's load.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -87,6 +88,16 @@ def test_bad_policy_is_a_one_line_error(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_bad_memory_limit_is_a_one_line_error(tmp_path):
+    env = {**cli.env(), "XT_HOST_RETAIN_MB": "-5"}
+    proc = subprocess.run([sys.executable, "-m", "repro", "run", "configs/smoke.yaml", f"output_dir={tmp_path}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert lines == ["error: XT_HOST_RETAIN_MB='-5': expected a positive number of MB"], lines
+    assert not any(tmp_path.iterdir())
+
+
 # ---- only on XLA:CPU; bounded between the cells of a grid -------------------------------------------------
 
 class _FakeLibc:
@@ -153,3 +164,45 @@ def test_freed_memory_is_returned_between_cells():
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     assert m["kept"] > m["start"] - 50, m            # freed, but kept by the heap
     assert m["after"] < m["before"] - 300, m         # returned by the trim
+
+
+def test_the_bound_trims_above_the_limit_and_not_again_until_a_gigabyte_more(monkeypatch):
+    """bound(): under the retain policy, a trim when resident memory passes XT_HOST_RETAIN_MB; after it, none
+    until resident memory is also 1 GB above what that trim left (live memory over the limit is not trimmed at
+    every step); never under the system policy; a bad limit is one line naming the variable."""
+    from repro.training import host_memory
+
+    resident = {"mb": 0.0}
+    trims = []
+
+    def release():
+        trims.append(resident["mb"])
+        resident["mb"] = resident.pop("after")
+        return trims[-1], resident["mb"]
+
+    monkeypatch.setattr(host_memory, "resident_mb", lambda: resident["mb"])
+    monkeypatch.setattr(host_memory, "release", release)
+    monkeypatch.setattr(host_memory, "_floor_mb", 0.0)
+    monkeypatch.setenv(host_memory.LIMIT_ENV, "6000")
+    monkeypatch.setattr(host_memory, "_applied", "system")
+    resident["mb"] = 9000.0
+    assert host_memory.bound() is False and trims == []
+    monkeypatch.setattr(host_memory, "_applied", "retain")
+    resident["mb"] = 5999.0
+    assert host_memory.bound() is False
+    resident.update(mb=6500.0, after=6300.0)      # live memory stays above the limit after the trim
+    assert host_memory.bound() is True and trims == [6500.0]
+    resident["mb"] = 7200.0                       # < 6,300 + 1,024: no trim at every step
+    assert host_memory.bound() is False
+    resident.update(mb=7400.0, after=3000.0)
+    assert host_memory.bound() is True and trims == [6500.0, 7400.0]
+    resident["mb"] = 6100.0                       # over the limit again (the floor is now 3,000)
+    resident["after"] = 3100.0
+    assert host_memory.bound() is True
+    monkeypatch.setenv(host_memory.LIMIT_ENV, "lots")
+    with pytest.raises(host_memory.HostAllocatorError, match="XT_HOST_RETAIN_MB='lots'"):
+        host_memory.limit_mb()
+    monkeypatch.delenv(host_memory.LIMIT_ENV)
+    assert host_memory.limit_mb() == host_memory.default_limit_mb()
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    assert host_memory.default_limit_mb() == pytest.approx(0.4 * total_mb)

@@ -214,3 +214,15 @@ def test_a_crash_after_an_unwritten_best_resumes_to_the_same_run(tmp_path, monke
         run_cell(cfg)
     assert "resumed at step 6" in caplog.text
     assert_same_run(straight / "cells" / CELL, out / "cells" / CELL)
+
+
+
+def test_every_train_step_checks_the_host_memory_bound(tmp_path, monkeypatch):
+    """The loop calls host_memory.bound() after every train step (the heap's free pages go back once the process
+    passes XT_HOST_RETAIN_MB; tests/repro/test_host_memory.py checks when it trims)."""
+    from repro.training import host_memory
+
+    calls = []
+    monkeypatch.setattr(host_memory, "bound", lambda: calls.append(1) or False)
+    r = run_cell(config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()).to_dict()
+    assert len(calls) == r["training"]["target"]["steps"] == 18
