@@ -128,13 +128,27 @@ def is_run_dir(folder: Path) -> bool:
     for n in names:
         # (.shards, a write probe and the run marker's temporary file: what concurrent shards see first)
         if (n in ("cells", "intermediate", ".locks", ".shards") or (n.startswith("repro") and n.endswith(".log"))
-                or n.startswith((".write-probe-", marker_name("run")))):
+                or n.startswith((".write-probe-", marker_name("run")))
+                or (n == "features" and _is_feature_cache(folder / n))):
             fingerprint = True
         elif not (n in RUN_PARTS or n in _RUN_EXTRA or (n.startswith("preflight") and n.endswith(".json"))
                   or n.startswith(".write-probe-") or (n.startswith(".") and (".tmp-" in n or ".old-" in n))
                   or _marker(folder / n, "report") is not None):
             return False
     return fingerprint
+
+
+def _is_feature_cache(folder: Path) -> bool:
+    """The feature cache repro.study.feature_cache writes (what `repro plan --from data` and preflight leave in
+    a run's output_dir before any cell): its lock folder, its index folder and entries named by 32 hex digits."""
+    import re
+
+    try:
+        names = _entries(folder) if folder.is_dir() else None
+    except OSError:
+        return False
+    return bool(names) and all(n in (".locks", "index") or n.startswith(".") and ".tmp" in n
+                               or re.fullmatch(r"[0-9a-f]{32}", n) for n in names)
 
 
 def _resolved(path: str | Path) -> Path:

@@ -261,3 +261,24 @@ def test_json_of_the_parity_commands_never_overwrites_a_users_file(command, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was not written by" in err[0] and str(mine) in err[0], err
     assert mine.read_text() == '{"accuracy": 91.2}'
+
+
+def test_a_folder_holding_only_the_feature_cache_is_a_run_to_resume(tmp_path):
+    """`repro plan --from data` (and a test) leave the feature cache in a preset's output_dir before any cell ran:
+    `./run_all.sh` then refused its own folder ("holds files that are not a run ('features')"). A feature cache
+    of this package's shape is a run's part; a `features` folder of anything else is still refused."""
+    from repro import outputs
+
+    run = tmp_path / "run"
+    (run / "features" / ".locks").mkdir(parents=True)
+    (run / "features" / "index").mkdir()
+    (run / "features" / ("0123456789abcdef" * 2)).mkdir()
+    assert outputs.is_run_dir(run)
+    outputs.claim_run_dir(run)
+    assert (run / outputs.marker_name("run")).exists()
+    other = tmp_path / "other"
+    (other / "features").mkdir(parents=True)
+    (other / "features" / "notes.txt").write_text("mine")
+    with pytest.raises(outputs.OutputDirError, match="not a run"):
+        outputs.claim_run_dir(other)
+    assert (other / "features" / "notes.txt").read_text() == "mine"
