@@ -146,7 +146,6 @@ release_between_cells = release   # the grid's name for it
 LIMIT_ENV = "XT_HOST_RETAIN_MB"
 DEFAULT_LIMIT_FRACTION = 0.4   # of the machine's memory: 6.4 GB on a 16 GB laptop, 51 GB on a 128 GB node
 _floor_mb = 0.0    # resident memory after the last bound() trim
-bound_trims = 0    # how many times bound() trimmed in this process
 
 
 def default_limit_mb() -> float:
@@ -182,7 +181,7 @@ def bound() -> bool:
     which land in ever new places of a heap that is never trimmed, so one e5-small phase's resident memory
     climbed from 2.8 to 12.2 GB (docs/benchmarks.md), and the 3-seed mini grid peaked at 14.3 GB. A trim costs
     the next steps their page faults once; between trims the steps reuse the heap as before."""
-    global _floor_mb, bound_trims
+    global _floor_mb
     if _applied != "retain":
         return False
     now = resident_mb()
@@ -190,5 +189,4 @@ def bound() -> bool:
         return False
     _, after = release()
     _floor_mb = after or 0.0
-    bound_trims += 1
     return True

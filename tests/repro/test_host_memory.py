@@ -77,24 +77,17 @@ def test_the_policy_does_not_change_what_is_computed(arms):
     assert arms["retain"]["losses"] == arms["system"]["losses"]   # eight steps, bitwise
 
 
-def test_bad_policy_is_a_one_line_error(tmp_path):
-    env = cli.env()
-    env["XT_HOST_ALLOCATOR"] = "jemalloc"
+@pytest.mark.parametrize("variable, value, message", [
+    ("XT_HOST_ALLOCATOR", "jemalloc", "error: XT_HOST_ALLOCATOR='jemalloc': expected one of retain, system"),
+    ("XT_HOST_RETAIN_MB", "-5", "error: XT_HOST_RETAIN_MB='-5': expected a positive number of MB"),
+])
+def test_a_bad_host_memory_setting_is_a_one_line_error(tmp_path, variable, value, message):
+    env = {**cli.env(), variable: value}
     proc = subprocess.run([sys.executable, "-m", "repro", "run", "configs/smoke.yaml", f"output_dir={tmp_path}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = (proc.stdout + proc.stderr).strip().splitlines()
-    assert lines == ["error: XT_HOST_ALLOCATOR='jemalloc': expected one of retain, system"], lines
-    assert not any(tmp_path.iterdir())
-
-
-def test_bad_memory_limit_is_a_one_line_error(tmp_path):
-    env = {**cli.env(), "XT_HOST_RETAIN_MB": "-5"}
-    proc = subprocess.run([sys.executable, "-m", "repro", "run", "configs/smoke.yaml", f"output_dir={tmp_path}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    lines = (proc.stdout + proc.stderr).strip().splitlines()
-    assert lines == ["error: XT_HOST_RETAIN_MB='-5': expected a positive number of MB"], lines
+    assert lines == [message], lines
     assert not any(tmp_path.iterdir())
 
 
