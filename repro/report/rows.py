@@ -263,9 +263,7 @@ def _verdict_without_difference(r: dict) -> str:
     lo, hi, delta, mde = (r.get(k) for k in ("diff_ci90_low", "diff_ci90_high", "diff_delta", "diff_mde"))
     if None in (lo, hi, delta, mde) or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi, delta, mde)):
         return stats.INCONCLUSIVE
-    if -delta < lo and hi < delta:
-        return stats.EQUIVALENT
-    return stats.UNDERPOWERED if mde > delta else stats.INCONCLUSIVE
+    return stats.verdict_without_difference((lo, hi), mde, delta)
 
 
 def per_language_rows(cells, boot: Bootstrap) -> list[dict]:

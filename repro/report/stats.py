@@ -114,6 +114,16 @@ def t_quantile(p: float, df: float) -> float:
     return float(student_t.ppf(p, df)) if math.isfinite(df) else float(student_norm.ppf(p))
 
 
+def verdict_without_difference(ci90: tuple[float, float], mde: float, delta: float) -> str:
+    """The verdict of a comparison not called different: equivalent (TOST: the 90 % interval inside ±delta),
+    else underpowered (MDE > delta) or inconclusive. Estimate.verdict and the report's Holm-adjusted language
+    rows (repro.report.rows) both decide with it."""
+    lo, hi = ci90
+    if -delta < lo and hi < delta:
+        return EQUIVALENT
+    return UNDERPOWERED if mde > delta else INCONCLUSIVE
+
+
 @dataclasses.dataclass(frozen=True)
 class Estimate:
     """A statistic of the results (a score, a difference, a mean of them) and what its interval rests on.
@@ -289,9 +299,7 @@ class Estimate:
             return NO_INTERVAL
         if self.excludes_zero():
             return DIFFERENT
-        if self.equivalent(delta):
-            return EQUIVALENT
-        return UNDERPOWERED if self.mde() > delta else INCONCLUSIVE
+        return verdict_without_difference(self.ci(1 - 2 * (1 - TOST_LEVEL)), self.mde(), delta)
 
     def seeds_needed(self, delta: float, power: float = POWER, level: float = LEVEL) -> int | None:
         """The fewest seeds (≥ MIN_SEEDS) at which the MDE would be ≤ delta, the measured per-seed variances
