@@ -44,6 +44,13 @@ def _steps(cell: Path, kind: str = "latest") -> list[int]:
     return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.exists() else []
 
 
+def _finished_steps(cell: Path) -> list[int]:
+    """Latest-state saves that are complete: orbax renamed the step folder and its checksums are written.
+    A step folder without checksums is a save killed half-way, which the rerun moves to damaged/."""
+    d = cell / "target" / "ckpt" / "latest"
+    return [s for s in _steps(cell) if (d / str(s) / "xt_checksums.json").exists()]
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The SHORT cell run once without faults."""
@@ -210,8 +217,9 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     cell = out / "cells" / CELL
     proc = popen("run", SMOKE, *tiny_overrides(out, **LONG))
     deadline = time.time() + 120
-    while not _steps(cell) and proc.poll() is None and time.time() < deadline:
+    while not _finished_steps(cell) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (out / ".locks" / "cells" / f"{CELL}.lock").exists()
@@ -296,9 +304,7 @@ def test_a_signal_stops_at_a_step_in_one_line_and_the_rerun_resumes_exactly(long
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(sig)
-    t0 = time.time()
-    proc.wait(timeout=60)
-    assert time.time() - t0 < 5
+    proc.wait(timeout=60)   # it stops at the next step: stopped_at < 120 below (no wall-time bound: CI is loaded)
     err = proc.stderr.read().strip().splitlines()
     assert proc.returncode == code, err
     assert err[-1].startswith("stopped at step ") and "; rerun the same command to resume" in err[-1], err
