@@ -8,10 +8,10 @@
                                                              time of compilations, dev evaluations and
                                                              checkpoint writes in the window is left out)
 
-`tensorboard --logdir runs/smoke` shows every phase of a run. The files are written by tensorboardX (a
-dependency: pure Python, on protobuf, which orbax already needs): its synchronous record writer and summary
-protos, not its SummaryWriter, whose writer thread dies on a write error (a full disk) and then blocks the
-next writes once its queue is full. Tracking only observes: a write that fails is one warning in repro.log and
+`tensorboard --logdir runs/smoke` shows every phase of a run. The files are written synchronously by
+`repro.training.tfevents` (the TFRecord framing and the few Event messages, encoded directly; no tensorboardX,
+whose import pulls in torch where torch is installed, and no writer thread, which would die on a write error
+such as a full disk and then block the next writes once its queue is full). Tracking only observes: a write that fails is one warning in repro.log and
 the phase goes on untracked (the checkpoint and log writes report the disk themselves). They are on by default
 (`tracking.tensorboard: false` turns them off): a phase's file is a few kB to a few MB, a tiny fraction of its
 checkpoints, and TensorBoard is what people open first. A resumed phase starts a new file whose first record
@@ -59,9 +59,6 @@ class TrackingSpec:
 
 def check_available(tracking) -> None:
     """A ConfigError naming the key when a configured tracker's library is not installed (before any step)."""
-    if tracking.tensorboard and importlib.util.find_spec("tensorboardX") is None:
-        raise ConfigError("config: tracking.tensorboard=true needs tensorboardX, which is not installed "
-                          "(pip install tensorboardX, or set tracking.tensorboard=false)")
     if tracking.wandb is not None and importlib.util.find_spec("wandb") is None:
         raise ConfigError("config: tracking.wandb is set, but wandb is not installed "
                           "(pip install 'xtreme-transfer[wandb]', or remove tracking.wandb)")
@@ -81,29 +78,25 @@ def scalars(record: dict) -> dict[str, float]:
 
 
 class EventFile:
-    """One TensorBoard event file, written synchronously in the calling thread (tensorboardX's EventsWriter)."""
+    """One TensorBoard event file, written synchronously in the calling thread (repro.training.tfevents)."""
 
     _opened = 0
 
     def __init__(self, folder: Path, purge_step: int | None = None):
-        from tensorboardX.event_file_writer import EventsWriter
-        from tensorboardX.proto.event_pb2 import Event, SessionLog
+        from repro.training import tfevents
 
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        EventFile._opened += 1   # unique per process: EventsWriter names files by the second and the host only
-        self.writer = EventsWriter(str(folder / "events"), filename_suffix=f".{os.getpid()}.{EventFile._opened}")
+        EventFile._opened += 1   # unique per process: event files are named by the second and the host only
+        self.writer = tfevents.EventsWriter(folder, filename_suffix=f".{os.getpid()}.{EventFile._opened}")
         self.last_flush = time.monotonic()
         if purge_step is not None:   # TensorBoard drops the earlier files' steps from here on
-            self.writer.write_event(Event(wall_time=time.time(), step=purge_step,
-                                          session_log=SessionLog(status=SessionLog.START)))
+            self.writer.write(tfevents.session_start_event(time.time(), purge_step))
 
     def scalars(self, step: int, values: dict[str, float], flush_secs: float = 30.0) -> None:
-        from tensorboardX.proto.event_pb2 import Event
-        from tensorboardX.summary import scalar
+        from repro.training import tfevents
 
-        for tag, v in values.items():
-            self.writer.write_event(Event(wall_time=time.time(), step=step, summary=scalar(tag, v)))
+        self.writer.write(tfevents.scalar_event(time.time(), step, values))
         if time.monotonic() - self.last_flush > flush_secs:
             self.writer.flush()
             self.last_flush = time.monotonic()
@@ -163,7 +156,12 @@ class Tracker:
         except OSError as e:
             log.warning("tensorboard: cannot write %s (%s); this phase goes on without event files", where,
                         e.strerror or e)
-            self.tb = None
+            tb, self.tb = self.tb, None
+            if tb is not None:
+                try:
+                    tb.close()   # what was written before the failure stays readable
+                except OSError:
+                    pass
 
     def _write(self, step: int, values: dict[str, float]) -> None:
         if self.tb is not None:

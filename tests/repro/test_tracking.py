@@ -170,3 +170,23 @@ def test_a_failing_event_write_is_one_warning_and_the_phase_goes_on(tmp_path, mo
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "No space left on device" in warnings[0] and str(tmp_path) in warnings[0]
     assert tfevents.scalars(tmp_path / tracking.TB_DIR)["train/loss"] == {1: 0.5}   # what was written is kept
+
+
+def test_event_files_are_what_tensorboards_protobufs_read(tmp_path):
+    """repro.training.tfevents encodes the Event messages itself: parsed back with event.proto's classes
+    (tensorboardX's copy), every field is what was written, and the first record is the file version."""
+    from repro.training import tfevents as writer
+
+    f = tracking.EventFile(tmp_path, purge_step=300)
+    f.scalars(1, {"train/loss": 0.6931, "dev/score": -2.5})
+    f.scalars(2**40, {"throughput/tokens_per_s": 1.5e6})
+    f.close()
+    events = tfevents.events(tmp_path)
+    assert events[0].file_version == writer.FILE_VERSION and events[0].wall_time > 1.7e9
+    assert (events[1].step, events[1].session_log.status) == (300, events[1].session_log.START)
+    assert [(v.tag, v.simple_value) for v in events[2].summary.value] == [
+        ("train/loss", pytest.approx(0.6931)), ("dev/score", -2.5)]
+    assert events[2].step == 1 and events[3].step == 2**40
+    assert len(events) == 4
+    # The checksum is CRC-32C (the standard check value of "123456789").
+    assert writer.crc32c(b"123456789") == 0xE3069283
