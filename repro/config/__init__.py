@@ -65,7 +65,7 @@ class TrainingConfig:
     max_train_examples: int | None = None
     max_dev_examples: int | None = None
     eval_every: int | None = None      # steps between English dev evaluations; None = once per epoch
-    checkpoint_every: int | None = None  # steps between `latest` checkpoints; None = at each evaluation
+    checkpoint_every: int | None = None  # steps between `latest` checkpoints; None = by checkpoints.every_minutes only
     log_every: int = 10
     train_split: str = "train"         # the split trained on (e.g. "dev" for a task whose train is absent)
     # Pick checkpoints on this many examples held out of the training split (a fixed seeded sample, the same
@@ -137,7 +137,7 @@ class ReportConfig:
 class CheckpointsConfig:
     """How the resumable state is written (not what is computed: a resume is bitwise exact either way)."""
 
-    every_minutes: float | None = None   # also write it when this much wall time has passed since the last
+    every_minutes: float | None = 30.0   # also write it when this much wall time has passed since the last
     final_state: bool = False            # write it at the end of a phase too (nothing resumes a finished one)
 
 

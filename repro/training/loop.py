@@ -203,7 +203,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     total_steps = phase_steps(plan.epochs, steps_per_epoch, plan.max_steps)
     spec = dataclasses.replace(plan.optimizer, total_updates=math.ceil(total_steps / plan.optimizer.accumulation))
     eval_every = plan.eval_every or steps_per_epoch
-    ckpt_every = plan.checkpoint_every or eval_every
+    ckpt_every = plan.checkpoint_every   # None: by wall time (checkpoint_every_minutes) and on a stop only
 
     graphdef, params, rest = steps.split_model(model)
     comp = compiled_steps(graphdef, rest, plan.kind, spec, mesh)
@@ -326,7 +326,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                              {"dev": score, "dev_scores": scores, "step": step})
         if final and not plan.final_state:
             save_best_only()
-        elif final or step % ckpt_every == 0 or by_time:
+        elif final or (ckpt_every and step % ckpt_every == 0) or by_time:
             save_latest()
         else:
             tlog.flush()
@@ -357,7 +357,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     ticker.update(1, compiled=compiled, epoch=epoch + 1)   # compiling steps: not in the estimate
                     final = step >= total_steps
                     by_time = not final and due_by_time()
-                    if final or step % ckpt_every == 0 or step % eval_every == 0 or by_time:
+                    if final or (ckpt_every and step % ckpt_every == 0) or step % eval_every == 0 or by_time:
                         save(final, by_time)
                     if distributed.stop_requested():   # every process stops at this same step
                         if step != last_saved:
