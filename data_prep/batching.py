@@ -6,12 +6,6 @@ the same shapes, rows [process_index * b/p, (process_index + 1) * b/p) of each g
 batches are filled with copies of a real row whose `example_mask` is 0 (and whose labels are ignored),
 so padding never counts in a loss or a metric. Order depends only on (seed, epoch); `iterate(epoch,
 start=k)` resumes after k batches.
-
-`tail_rows` (evaluation): a bucket's last, partly filled batch is padded only to the smallest of
-batch_size, batch_size/2, batch_size/4, ... (each a multiple of `tail_rows`) that holds its rows, rather than
-to a full batch. A 100-sentence dev set in four buckets of 64 rows otherwise runs 256 rows. Each smaller
-size is one more shape of the eval step (at most log2(batch_size/tail_rows) a bucket, compiled once a
-process and kept in the compilation cache). Training batches keep one shape a bucket.
 """
 from __future__ import annotations
 
@@ -34,8 +28,7 @@ def default_buckets(max_length: int) -> tuple[int, ...]:
 
 class Batcher:
     def __init__(self, feats: Features, batch_size: int, buckets=None, shuffle: bool = True, seed: int = 0,
-                 process_index: int = 0, process_count: int = 1, drop_remainder: bool = False,
-                 tail_rows: int | None = None):
+                 process_index: int = 0, process_count: int = 1, drop_remainder: bool = False):
         if batch_size % process_count:
             raise ValueError(f"batch_size {batch_size} is not divisible by process_count {process_count}")
         if not 0 <= process_index < process_count:
@@ -47,18 +40,6 @@ class Batcher:
             raise ValueError(f"largest bucket {self.buckets[-1]} is shorter than max_length {feats.max_length}")
         self.bucket_of = np.searchsorted(np.asarray(self.buckets), feats.lengths)   # smallest that fits
         self.local_batch_size = batch_size // process_count
-        if tail_rows is not None and (tail_rows < 1 or tail_rows % process_count):
-            raise ValueError(f"tail_rows {tail_rows} is not a positive multiple of process_count {process_count}")
-        self.tail_rows = tail_rows
-
-    def _tail_size(self, n: int) -> int:
-        """Rows a bucket's last batch of n < batch_size real rows is padded to."""
-        size = self.batch_size
-        if self.tail_rows is None:
-            return size
-        while size % 2 == 0 and (size // 2) % self.tail_rows == 0 and size // 2 >= n:
-            size //= 2
-        return size
 
     def _plan(self, epoch: int) -> list[tuple[int, np.ndarray]]:
         """(bucket length, global row indices padded with -1) for every batch of the epoch."""
@@ -73,7 +54,7 @@ class Batcher:
                 if len(chunk) < self.batch_size:
                     if self.drop_remainder:
                         continue
-                    chunk = np.concatenate([chunk, np.full(self._tail_size(len(chunk)) - len(chunk), -1)])
+                    chunk = np.concatenate([chunk, np.full(self.batch_size - len(chunk), -1)])
                 plan.append((length, chunk))
         if self.shuffle:
             plan = [plan[i] for i in rng.permutation(len(plan))]
@@ -88,11 +69,10 @@ class Batcher:
     def iterate(self, epoch: int = 0, start: int = 0):
         """Yields (batch, position); position is what to pass as `start` to resume after it."""
         plan = self._plan(epoch)
+        lo = self.process_index * self.local_batch_size
         for k in range(start, len(plan)):
             length, rows = plan[k]
-            local = len(rows) // self.process_count
-            lo = self.process_index * local
-            yield self.make_batch(rows[lo:lo + local], length), k + 1
+            yield self.make_batch(rows[lo:lo + self.local_batch_size], length), k + 1
 
     def __iter__(self):
         for batch, _ in self.iterate(0):
