@@ -18,6 +18,14 @@ import jax  # noqa: E402
 # Parity checks compare against float32 PyTorch: keep XLA from using lower-precision matmul passes.
 jax.config.update("jax_default_matmul_precision", "highest")
 
+# The tests' own XLA compilations go to the compilation cache the CLI subprocesses share (tests/support/cli.py's
+# JAX_CACHE), as `python -m repro` does with compilation_cache_dir: a tiny model's train step takes 5-20 s to
+# compile on 2 cores, and many tests compile the same one.
+from tests.support.cli import JAX_CACHE  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
 
 # ---- slow tests: opt-in ------------------------------------------------------------------------------
 # `@pytest.mark.slow` marks a test that takes more than ~30 s on a 2-core CPU (end-to-end grids, real

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.cli import SMOKE, cli, tiny_overrides
+from tests.support.cli import SMOKE, cli, shared_run, tiny_overrides
 
 # 4 cells: bert-tiny and xlnet-tiny (whose FLOPs differ), with and without the shared intermediate run, on
 # synth_sentiment. Three length buckets and 2.5 target epochs, so that bucketing and the partial last epoch
@@ -21,12 +21,13 @@ def small_grid_overrides(out) -> list[str]:
 
 @pytest.fixture(scope="session")
 def small_grid(tmp_path_factory):
-    """The small grid run by one unsharded `grid` process: its output folder."""
-    out = tmp_path_factory.mktemp("small-grid")
-    r = cli("grid", SMOKE, *small_grid_overrides(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert f"{SMALL_CELLS} ran, 0 already finished, 0 failed" in r.stdout, r.stdout
-    return out
+    """The small grid run by one unsharded `grid` process: its output folder (one run a session, read only)."""
+    def make(out):
+        r = cli("grid", SMOKE, *small_grid_overrides(out))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"{SMALL_CELLS} ran, 0 already finished, 0 failed" in r.stdout, r.stdout
+
+    return shared_run(tmp_path_factory, "small-grid", make)
 
 
 # A 2-value learning-rate sweep of tiny_overrides' cell, run as a grid with TensorBoard on (the default) and W&B

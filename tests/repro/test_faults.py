@@ -21,7 +21,7 @@ from repro import config
 from repro.study.cell import run_cell
 from repro.errors import OutputDirError
 from tests.support.cli import (CELL, SMOKE, assert_same_run, cli, popen, results, run_cell_ok, snapshot,
-                               tiny_overrides, train_log)
+                               shared_run, tiny_overrides, train_log)
 
 # 12 steps (96 examples, batch 16, 2 epochs), a checkpoint every 3 steps, dev evaluations every 6.
 # The finished run keeps its final state (checkpoints.final_state), which these tests damage to resume from.
@@ -53,8 +53,8 @@ def _finished_steps(cell: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The SHORT cell run once without faults."""
-    return run_cell_ok(tmp_path_factory.mktemp("reference"), **SHORT)
+    """The SHORT cell run once without faults (once a session; read only: `finished` copies it)."""
+    return shared_run(tmp_path_factory, "faults-reference", lambda out: run_cell_ok(out, **SHORT)) / "cells" / CELL
 
 
 @pytest.fixture()
@@ -291,10 +291,11 @@ def test_a_corrupt_results_file_is_redone_not_counted_as_finished(reference, fin
 
 @pytest.fixture(scope="module")
 def long_reference(tmp_path_factory):
-    return run_cell_ok(tmp_path_factory.mktemp("long"), **LONG)
+    return shared_run(tmp_path_factory, "faults-long", lambda out: run_cell_ok(out, **LONG)) / "cells" / CELL
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+# SIGINT takes the same path as SIGTERM (repro.signals), so CI runs SIGTERM's; --run-slow runs both.
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
 def test_a_signal_stops_at_a_step_in_one_line_and_the_rerun_resumes_exactly(long_reference, tmp_path, sig, code):
     out = tmp_path / "out"
     cell = out / "cells" / CELL

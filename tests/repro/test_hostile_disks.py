@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from repro import config
 from repro.errors import OutputDirError
 from repro.study import cell as cell_lib
 from repro.training import checkpoint
-from tests.support.cli import ROOT, SMOKE, cli, env, snapshot, tiny_overrides
+from tests.support.cli import ROOT, SMOKE, cli, env, shared_run, snapshot, tiny_overrides
 
 SHORT = {"target.epochs": 2, "target.batch_size": 16, "target.checkpoint_every": 3, "target.eval_every": 6}
 FILLER = ".filler"
@@ -136,12 +137,21 @@ def test_a_disk_filling_as_the_results_are_written(disk, monkeypatch):
     assert (folder / "results.json").exists() and (folder / "predictions.json").exists()
 
 
-def test_a_disk_filling_during_the_report_keeps_the_previous_report(disk):
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """A finished SHORT cell and its report (built once a session, read only: each test copies it)."""
+    def make(out):
+        r = cli("run", SMOKE, *tiny_overrides(out, **SHORT))
+        assert r.returncode == 0, r.stderr[-2000:]
+        r = cli("report", out)
+        assert r.returncode == 0, r.stderr[-2000:]
+
+    return shared_run(tmp_path_factory, "hostile-reported", make)
+
+
+def test_a_disk_filling_during_the_report_keeps_the_previous_report(disk, reported):
     out = disk / "out"
-    r = cli("run", SMOKE, *tiny_overrides(out, **SHORT))
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = cli("report", out)
-    assert r.returncode == 0, r.stderr[-2000:]
+    shutil.copytree(reported, out, symlinks=True)
     before = snapshot(out / "report")
     fill(disk)
     r = cli("report", out)
@@ -155,14 +165,12 @@ def test_a_disk_filling_during_the_report_keeps_the_previous_report(disk):
     assert r.returncode == 0 and (out / "report" / "report.md").exists(), r.stderr[-2000:]
 
 
-def test_report_killed_with_sigkill_then_rerun(tmp_path):
+def test_report_killed_with_sigkill_then_rerun(tmp_path, reported):
     """SIGKILL leaves no chance to clean up: killed while it writes, the previous report stays whole; killed
     between its two renames, the rerun puts the previous one back; either way the rerun completes and removes
     what the killed one left behind."""
     out = tmp_path / "out"
-    r = cli("run", SMOKE, *tiny_overrides(out, **SHORT))
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert cli("report", out).returncode == 0
+    shutil.copytree(reported, out, symlinks=True)
     before = snapshot(out / "report")
     p = subprocess.Popen([sys.executable, "-m", "repro", "report", str(out)], cwd=ROOT, env=env(),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,11 +198,10 @@ def test_report_killed_with_sigkill_then_rerun(tmp_path):
     assert [q.name for q in out.iterdir() if q.name.startswith(".report")] == []
 
 
-def test_a_report_that_cannot_run_restores_the_previous_one(tmp_path):
+def test_a_report_that_cannot_run_restores_the_previous_one(tmp_path, reported):
     """The recovery runs first: a results folder that fails to report still gets its previous report back."""
     out = tmp_path / "out"
-    r = cli("run", SMOKE, *tiny_overrides(out, **SHORT))
-    assert r.returncode == 0 and cli("report", out).returncode == 0
+    shutil.copytree(reported, out, symlinks=True)
     before = snapshot(out / "report")
     (out / ".report.old-y").mkdir()
     os.rename(out / "report", out / ".report.old-y" / "report")

@@ -172,6 +172,28 @@ def test_the_wall_time_cadence_writes_the_latest_state_once_per_interval(tmp_pat
     assert ("best", r["training"]["target"]["best_step"]) in saves
 
 
+def test_without_checkpoint_every_the_state_is_written_by_wall_time_only(tmp_path, monkeypatch):
+    """checkpoint_every unset (the default): no state at the dev evaluations, one per checkpoints.every_minutes
+    (30 by default) of wall time, and the best params once, at the end. Here each step takes 12 simulated
+    minutes: a state after every third step (36 min), none at the other 6 evaluations."""
+    from repro import signals
+
+    monkeypatch.setattr(signals, "where", {})
+    monkeypatch.setattr(train, "_clock", lambda: 720.0 * signals.where.get("step", 0))
+    saves = _record_saves(monkeypatch)
+    overrides = {**CADENCE, "target.checkpoint_every": "null"}
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path, **overrides))
+    assert cfg.target.checkpoint_every is None and cfg.checkpoints.every_minutes == 30
+    r = run_cell(cfg.resolved_cell()).to_dict()
+    t = r["training"]["target"]
+    assert t["steps"] == 18 and len(t["curve"]) == 9
+    assert [s for kind, s in saves if kind == "latest"] == [3, 6, 9, 12, 15]
+    monkeypatch.setattr(train, "_clock", lambda: 0.0)   # a phase shorter than the cadence: the best params only
+    saves.clear()
+    r = run_cell(config.load(SMOKE, tiny_overrides(tmp_path / "short", **overrides)).resolved_cell()).to_dict()
+    assert saves == [("best", r["training"]["target"]["best_step"])]
+
+
 def test_a_crash_after_a_phase_without_a_final_state_retrains_it_to_the_same_run(tmp_path, monkeypatch):
     """No cadence state before the end (as the mini preset: checkpoint_every = the phase's steps) and a crash in
     the evaluation: the rerun starts the phase afresh (dropping the finished attempt's best) and ends bitwise

@@ -109,3 +109,21 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert ra[key] == rb[key], key
     for key in ("steps", "tokens", "flops", "best_step", "best_dev", "train_examples"):
         assert ra["training"]["target"][key] == rb["training"]["target"][key], key
+
+
+def shared_run(tmp_path_factory, name: str, make) -> Path:
+    """A folder that `make(folder)` fills once per test session, shared by pytest-xdist's workers (the first to
+    come builds it under a file lock; the others wait and reuse it). Tests must only read it (copy to change)."""
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name) / name
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent   # this session's, shared by its workers
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            make(folder)
+            done.touch()
+    return folder
