@@ -37,7 +37,7 @@ def env(devices: int | None = None) -> dict:
              TOKENIZERS_PARALLELISM="false", TQDM_DISABLE="1",
              PYTHONPATH=str(ROOT) + os.pathsep + e.get("PYTHONPATH", ""))
     if devices:
-        e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        e["XLA_FLAGS"] = (e.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}").strip()
     return e
 
 
