@@ -47,7 +47,8 @@ def crc32c(data: bytes) -> int:
     return c ^ 0xFFFFFFFF
 
 
-def _masked(data: bytes) -> int:
+def masked(data: bytes) -> int:
+    """TFRecord's masked CRC-32C."""
     c = crc32c(data)
     return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
@@ -55,7 +56,7 @@ def _masked(data: bytes) -> int:
 def record(payload: bytes) -> bytes:
     """One TFRecord around `payload`."""
     header = struct.pack("<Q", len(payload))
-    return header + struct.pack("<I", _masked(header)) + payload + struct.pack("<I", _masked(payload))
+    return header + struct.pack("<I", masked(header)) + payload + struct.pack("<I", masked(payload))
 
 
 # ---- protobuf wire format -----------------------------------------------------------------------

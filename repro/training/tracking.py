@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from repro.errors import ConfigError
+from repro.training import tfevents
 
 log = logging.getLogger("repro")
 TB_DIR = "tensorboard"
@@ -83,8 +84,6 @@ class EventFile:
     _opened = 0
 
     def __init__(self, folder: Path, purge_step: int | None = None):
-        from repro.training import tfevents
-
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         EventFile._opened += 1   # unique per process: event files are named by the second and the host only
@@ -94,8 +93,6 @@ class EventFile:
             self.writer.write(tfevents.session_start_event(time.time(), purge_step))
 
     def scalars(self, step: int, values: dict[str, float], flush_secs: float = 30.0) -> None:
-        from repro.training import tfevents
-
         self.writer.write(tfevents.scalar_event(time.time(), step, values))
         if time.monotonic() - self.last_flush > flush_secs:
             self.writer.flush()

@@ -40,30 +40,24 @@ SWEEP_OVERRIDES = {"grid.sweep": f"{{target.optimizer.learning_rate: [{', '.join
 @pytest.fixture(scope="session")
 def sweep_run(tmp_path_factory):
     """The sweep's run folder, the stand-in's call log, and the grid's stdout. Under pytest-xdist the workers of
-    one session share one run (the tests only read it): the first to come runs it, under a file lock."""
+    one session share one run (shared_run; the tests only read it)."""
     import json
     import os
     import subprocess
     import sys
     from types import SimpleNamespace
 
-    from filelock import FileLock
-
     from tests.support.cli import ROOT, env
 
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = tmp_path_factory.getbasetemp().parent   # this session's, shared by its workers
-    else:
-        root = tmp_path_factory.mktemp("sweep")
-    out, wandb_log, done = root / "sweep-run", root / "wandb-standin.jsonl", root / "sweep-run.json"
-    with FileLock(str(root / "sweep-run.lock")):
-        if not done.exists():
-            e = env()
-            e["PYTHONPATH"] = str(ROOT / "tests" / "support" / "wandb_standin") + os.pathsep + e["PYTHONPATH"]
-            e["XT_WANDB_STANDIN_LOG"] = str(wandb_log)
-            r = subprocess.run([sys.executable, "-m", "repro", "grid", str(SMOKE),
-                                *tiny_overrides(out, **SWEEP_OVERRIDES)],
-                               cwd=ROOT, env=e, capture_output=True, text=True, timeout=900)
-            assert r.returncode == 0, r.stderr[-3000:]
-            done.write_text(json.dumps({"stdout": r.stdout}))
-    return SimpleNamespace(out=out, wandb_log=wandb_log, stdout=json.loads(done.read_text())["stdout"])
+    def make(out):   # the log and the stdout go beside the run folder, not into it
+        e = env()
+        e["PYTHONPATH"] = str(ROOT / "tests" / "support" / "wandb_standin") + os.pathsep + e["PYTHONPATH"]
+        e["XT_WANDB_STANDIN_LOG"] = str(out.parent / "wandb-standin.jsonl")
+        r = subprocess.run([sys.executable, "-m", "repro", "grid", str(SMOKE), *tiny_overrides(out, **SWEEP_OVERRIDES)],
+                           cwd=ROOT, env=e, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        (out.parent / "sweep-run.json").write_text(json.dumps({"stdout": r.stdout}))
+
+    out = shared_run(tmp_path_factory, "sweep-run", make)
+    return SimpleNamespace(out=out, wandb_log=out.parent / "wandb-standin.jsonl",
+                           stdout=json.loads((out.parent / "sweep-run.json").read_text())["stdout"])
