@@ -185,7 +185,7 @@ def run_intermediate(cfg: Config, tokenizer, mesh) -> tuple[Path, dict]:
         result = phase.run(cfg, model, head, num_labels, folder, mesh,
                            _identity(cfg, "intermediate", task, head, num_labels, snapshot), f"{folder.name}")
         graphdef, _, rest = steps.split_model(model)
-        best = nnx.merge(graphdef, jax.device_get(result.params), rest)
+        best = nnx.merge(graphdef, result.params, rest)   # (no host copy: save_pretrained reads leaf by leaf)
         stats = {**result.stats, "dropped": phase.dropped}
         if writer:
             fm.save_pretrained(best, folder / "model")
@@ -364,7 +364,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
     eval_s = time.perf_counter() - t_eval
 
     graphdef, _, rest = steps.split_model(model)
-    best_model = nnx.merge(graphdef, jax.device_get(result.params), rest)
+    best_model = nnx.merge(graphdef, result.params, rest)   # (the structure and head: no host copy)
     counts = fm.param_count(best_model)
     target_stats = {k: result.stats[k] for k in _TARGET_STATS}
     target_stats["task"] = target.name

@@ -49,10 +49,11 @@ class CheckpointDamagedError(CheckpointMismatchError):
 
 
 def fingerprint(tree) -> str:
-    """Hash of the tree's paths, shapes and dtypes."""
+    """Hash of the tree's paths, shapes and dtypes (of arrays, or of their `abstract` stand-ins)."""
     rows = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        rows.append(f"{jax.tree_util.keystr(path)}:{tuple(np.shape(leaf))}:{np.dtype(leaf.dtype).name}")
+        shape = leaf.shape if isinstance(leaf, jax.ShapeDtypeStruct) else np.shape(leaf)
+        rows.append(f"{jax.tree_util.keystr(path)}:{tuple(shape)}:{np.dtype(leaf.dtype).name}")
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 
 
@@ -125,7 +126,9 @@ def _manager(directory: Path, max_to_keep: int) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(directory.absolute(), options=options, item_names=("state", "meta"))
 
 
-def _abstract(tree):
+def abstract(tree):
+    """The tree's shapes, dtypes and shardings without its buffers: a restore template that lets the arrays
+    it stands for be freed first."""
     return jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), tree)
 
@@ -246,7 +249,7 @@ class CheckpointStore:
         meta = self._meta(mngr, step)
         self._check_identity(meta, where, like)
         try:
-            restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like))))
+            restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract(like))))
         except (ValueError, KeyError, TypeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointMismatchError(f"checkpoint {where} does not fit this model: {first}") from e

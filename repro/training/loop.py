@@ -223,6 +223,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     if restored is not None:
         state, meta = restored
         state = jax.device_put(state, comp.replicated)
+        restored = None   # (the restored arrays: held by `state` alone, which the train step donates)
         if meta["total_steps"] != total_steps:
             raise CheckpointMismatchError(
                 f"checkpoint {phase_dir / 'ckpt' / 'latest'} was for a {meta['total_steps']}-step run, this one "
@@ -379,7 +380,11 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         tracker.close()
 
     best_step = store.best_step()
-    best_params, best_meta = store.restore_best(state["params"], meta["best_step"])
+    # The training state (params and AdamW's two moments: 3x the model) is freed before the best params are
+    # read back, so the end of a phase holds one copy of the model, not four (host memory, issue 30).
+    like = checkpoint.abstract(state["params"])
+    state = params = metrics = global_batch = best_held = pending = None
+    best_params, best_meta = store.restore_best(like, meta["best_step"])
     store.close()
     stats = {"task": plan.task.name, "train_examples": int(train_examples),
              "epochs": round(step / steps_per_epoch, 4), "steps": int(step), "tokens": int(meta["tokens"]),

@@ -248,3 +248,32 @@ def test_every_train_step_checks_the_host_memory_bound(tmp_path, monkeypatch):
     monkeypatch.setattr(host_memory, "bound", lambda: calls.append(1) or False)
     r = run_cell(config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()).to_dict()
     assert len(calls) == r["training"]["target"]["steps"] == 18
+
+
+def test_the_training_state_is_freed_before_the_best_params_are_read_back(tmp_path, monkeypatch):
+    """The end of a phase holds one model, not four: when the best checkpoint is restored, no array of the shape of
+    the word embedding is alive beyond the model the cell built (the train state's params and AdamW's two moments
+    are gone; the restore reads into a template of shapes). Before this, the end of the mini's NLI phase peaked
+    1.5 GB above its steps (docs/benchmarks.md)."""
+    import jax
+
+    from repro.training import checkpoint
+
+    cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()
+    width = config.to_dict(cfg)["models"][cfg.cell.model]
+    seen: list[int] = []
+    restore_best = checkpoint.CheckpointStore.restore_best
+
+    def embeddings():
+        return sum(1 for a in jax.live_arrays() if a.ndim == 2 and a.shape[0] == shape[0] and a.shape[1] == shape[1])
+
+    def recording(self, like, expected_step):
+        seen.append(embeddings())
+        return restore_best(self, like, expected_step)
+
+    monkeypatch.setattr(checkpoint.CheckpointStore, "restore_best", recording)
+    shape = (width["hf_config"]["vocab_size"], width["hf_config"]["hidden_size"])
+    before = embeddings()
+    r = run_cell(cfg).to_dict()
+    assert r["training"]["target"]["steps"] == 18 and len(seen) == 1
+    assert seen[0] - before <= 1, (seen, before)
