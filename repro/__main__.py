@@ -449,10 +449,15 @@ def _error(msg: str) -> int:
 
 
 def _report(args) -> int:
-    from repro.report import build_report   # no jax: the report reads results files only
-    from repro.errors import OutputDirError
+    from repro.report import build_report, plots   # no jax: the report reads results files only
+    from repro.errors import ConfigError, OutputDirError
     from repro.results import ResultsError
     out_dir = Path(args.out) if args.out else Path(args.results_dir) / "report"
+    try:
+        plots.plot_workers()   # a bad XT_PLOT_WORKERS stops the report before it writes anything
+    except ConfigError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         out = build_report(args.results_dir, args.out, args.benchmarks, digits=args.digits)
     except (ResultsError, OutputDirError) as e:   # bad results, or an --out that is not a report's to replace

@@ -307,6 +307,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         last_saved, saved_at = step, _clock()
         timing["checkpoint_s"] += time.perf_counter() - t
 
+    def state_due() -> bool:
+        """This step is on the latest state's step cadence (checkpoint_every)."""
+        return bool(ckpt_every) and step % ckpt_every == 0
+
     def save(final: bool, by_time: bool = False) -> None:
         nonlocal best_held
         drain()
@@ -327,7 +331,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                              {"dev": score, "dev_scores": scores, "step": step})
         if final and not plan.final_state:
             save_best_only()
-        elif final or (ckpt_every and step % ckpt_every == 0) or by_time:
+        elif final or state_due() or by_time:
             save_latest()
         else:
             tlog.flush()
@@ -358,7 +362,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
                     ticker.update(1, compiled=compiled, epoch=epoch + 1)   # compiling steps: not in the estimate
                     final = step >= total_steps
                     by_time = not final and due_by_time()
-                    if final or (ckpt_every and step % ckpt_every == 0) or step % eval_every == 0 or by_time:
+                    if final or state_due() or step % eval_every == 0 or by_time:
                         save(final, by_time)
                     if distributed.stop_requested():   # every process stops at this same step
                         if step != last_saved:

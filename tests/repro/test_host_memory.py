@@ -199,3 +199,31 @@ def test_the_bound_trims_above_the_limit_and_not_again_until_a_gigabyte_more(mon
     assert host_memory.limit_mb() == host_memory.default_limit_mb()
     total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
     assert host_memory.default_limit_mb() == pytest.approx(0.4 * total_mb)
+
+
+def test_release_collects_garbage_only_above_its_floor_and_always_trims(monkeypatch):
+    """release(): the full garbage collection (0.2 s a call in a grid of small models) only once resident memory
+    reaches GC_FLOOR_MB; the trim every time; neither under the system policy."""
+    from repro.training import host_memory
+
+    calls = []
+    resident = {"mb": 0.0}
+    monkeypatch.setattr(host_memory, "resident_mb", lambda: resident["mb"])
+    monkeypatch.setattr(host_memory.gc, "collect", lambda *a: calls.append("gc") or 0)
+
+    class Libc:
+        def malloc_trim(self, pad):
+            calls.append("trim")
+            return 1
+
+    monkeypatch.setattr(host_memory.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(host_memory, "_applied", "retain")
+    resident["mb"] = host_memory.GC_FLOOR_MB - 1
+    host_memory.release()
+    assert calls == ["trim"]
+    resident["mb"] = host_memory.GC_FLOOR_MB
+    host_memory.release()
+    assert calls == ["trim", "gc", "trim"]
+    monkeypatch.setattr(host_memory, "_applied", "system")
+    host_memory.release()
+    assert calls == ["trim", "gc", "trim"]

@@ -129,3 +129,28 @@ def test_log_axis_never_labels_the_minor_ticks():
         assert 1 <= len(labels) <= 7, (lo, hi, [t.get_text() for t in labels])
         assert not [p for p in text_problems(fig) if "overlaps" in p], (lo, hi)
         plt.close(fig)
+
+
+def test_figures_saved_by_several_processes_are_those_one_process_saves(tmp_path):
+    """write_plots' workers each lay out and save every n-th figure: the same figures, names and PNG bytes as one
+    process (PDF and SVG carry a creation date). Three figures (the transfer gap, training FLOPs, wall time), so
+    that two workers save unequal shares."""
+    full = tables_for(["en", "de"])
+    small = {"per_language": [], "learning_curves": [], "sample_efficiency": [],
+             "transfer_gap": [r for r in full["transfer_gap"] if r["target_task"] == "panx"][:2],
+             "cost": [r for r in full["cost"] if r["target_task"] == "panx" and r["model"] == "xlm-roberta-base"]}
+    one = plots.write_plots(small, [], tmp_path / "one", synthetic=True, workers=1)
+    two = plots.write_plots(small, [], tmp_path / "two", synthetic=True, workers=2)
+    assert one == two == ["transfer_gap.png", "training_flops.png", "wall_time.png"]
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_plot_workers_value_is_one_line_before_the_report_writes(tmp_path, monkeypatch, value):
+    from repro.errors import ConfigError
+
+    monkeypatch.setenv(plots.WORKERS_ENV, value)
+    with pytest.raises(ConfigError, match=f"XT_PLOT_WORKERS='{value}'"):
+        plots.plot_workers()
