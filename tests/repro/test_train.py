@@ -239,41 +239,36 @@ def test_a_crash_after_an_unwritten_best_resumes_to_the_same_run(tmp_path, monke
 
 
 
-def test_every_train_step_checks_the_host_memory_bound(tmp_path, monkeypatch):
+def test_every_train_step_checks_the_host_memory_bound_and_the_phase_end_frees_the_train_state(tmp_path, monkeypatch):
     """The loop calls host_memory.bound() after every train step (the heap's free pages go back once the process
-    passes XT_HOST_RETAIN_MB; tests/repro/test_host_memory.py checks when it trims)."""
-    from repro.training import host_memory
+    passes XT_HOST_RETAIN_MB; tests/repro/test_host_memory.py checks when it trims).
+
+    And the end of a phase holds one model, not four: when the best checkpoint is restored, no array of the
+    word embedding's shape is alive beyond the model the cell built (the train state's params and AdamW's two
+    moments are gone; the restore reads into a template of shapes). Before this, the end of the mini's NLI
+    phase peaked 1.5 GB above its steps (docs/benchmarks.md). (One test, one cell: the suite's time.)"""
+    import jax
+
+    from repro.training import checkpoint, host_memory
 
     calls = []
     monkeypatch.setattr(host_memory, "bound", lambda: calls.append(1) or False)
-    r = run_cell(config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()).to_dict()
-    assert len(calls) == r["training"]["target"]["steps"] == 18
-
-
-def test_the_training_state_is_freed_before_the_best_params_are_read_back(tmp_path, monkeypatch):
-    """The end of a phase holds one model, not four: when the best checkpoint is restored, no array of the shape of
-    the word embedding is alive beyond the model the cell built (the train state's params and AdamW's two moments
-    are gone; the restore reads into a template of shapes). Before this, the end of the mini's NLI phase peaked
-    1.5 GB above its steps (docs/benchmarks.md)."""
-    import jax
-
-    from repro.training import checkpoint
-
     cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()
-    width = config.to_dict(cfg)["models"][cfg.cell.model]
+    width = config.to_dict(cfg)["models"][cfg.cell.model]["hf_config"]
+    shape = (width["vocab_size"], width["hidden_size"])
+
+    def embeddings() -> int:
+        return sum(1 for a in jax.live_arrays() if a.shape == shape)
+
     seen: list[int] = []
     restore_best = checkpoint.CheckpointStore.restore_best
-
-    def embeddings():
-        return sum(1 for a in jax.live_arrays() if a.ndim == 2 and a.shape[0] == shape[0] and a.shape[1] == shape[1])
 
     def recording(self, like, expected_step):
         seen.append(embeddings())
         return restore_best(self, like, expected_step)
 
     monkeypatch.setattr(checkpoint.CheckpointStore, "restore_best", recording)
-    shape = (width["hf_config"]["vocab_size"], width["hf_config"]["hidden_size"])
     before = embeddings()
     r = run_cell(cfg).to_dict()
-    assert r["training"]["target"]["steps"] == 18 and len(seen) == 1
-    assert seen[0] - before <= 1, (seen, before)
+    assert len(calls) == r["training"]["target"]["steps"] == 18
+    assert len(seen) == 1 and seen[0] - before <= 1, (seen, before)
