@@ -454,7 +454,7 @@ def _report(args) -> int:
     from repro.results import ResultsError
     out_dir = Path(args.out) if args.out else Path(args.results_dir) / "report"
     try:
-        plots.plot_workers()   # a bad XT_PLOT_WORKERS stops the report before it writes anything
+        plots.plot_workers(), plots.plot_formats()   # a bad XT_PLOT_* stops the report before it writes anything
     except ConfigError as e:
         print(f"report: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -9,6 +9,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Reports draw their figures in this process (xdist's workers already fill the cores; a report's own worker
 # processes would only add their start-up); tests/repro/test_plots.py checks the workers against one process.
 os.environ.setdefault("XT_PLOT_WORKERS", "1")
+# and save them as PNG only, what report.md shows (PDF and SVG are half the figures' time, and reports are built by
+# dozens of tests); tests/repro/test_plots.py and test_report.py's figures test write all three formats.
+os.environ.setdefault("XT_PLOT_FORMATS", "png")
 
 # Under pytest-xdist (README's and CI's `-n 2`), XLA:CPU compiles with LLVM's optimisation off: the same HLO
 # and XLA passes, machine code 2-3x quicker to build and slower to run, which suits the suite's tiny models

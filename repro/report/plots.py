@@ -128,6 +128,22 @@ def _suffix(size: str, sizes: set) -> str:
 
 
 WORKERS_ENV = "XT_PLOT_WORKERS"
+FORMATS_ENV = "XT_PLOT_FORMATS"
+
+
+def plot_formats() -> tuple[str, ...]:
+    """XT_PLOT_FORMATS (comma-separated, among png, pdf, svg; png always, as report.md shows the PNGs), else all
+    three. PDF and SVG are ~half of the figures' time: a draft report can leave them out."""
+    raw = os.environ.get(FORMATS_ENV, "").strip()
+    if not raw:
+        return FORMATS
+    asked = [f.strip().lower() for f in raw.split(",") if f.strip()]
+    unknown = [f for f in asked if f not in FORMATS]
+    if unknown or "png" not in asked:
+        why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "png is missing (report.md shows the PNGs)"
+        raise ConfigError(f"{FORMATS_ENV}={raw!r}: {why}; expected a comma-separated list of {', '.join(FORMATS)} "
+                          f"with png")
+    return tuple(f for f in FORMATS if f in asked)
 
 
 def plot_workers() -> int:
@@ -143,7 +159,8 @@ def plot_workers() -> int:
 
 def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path, synthetic: bool,
                 inspect: Callable | None = None, workers: int | None = None) -> list[str]:
-    """The figures of the report's tables into plot_dir (PNG, PDF and SVG of each); returns the PNG names.
+    """The figures of the report's tables into plot_dir (PNG, PDF and SVG of each, or the formats of
+    XT_PLOT_FORMATS); returns the PNG names.
     inspect(name, fig), if given, sees each drawn figure before it is closed (the tests' overlap check).
 
     workers: processes that lay out and save the figures (default: XT_PLOT_WORKERS, else the CPUs this process
@@ -153,20 +170,21 @@ def write_plots(tables: dict[str, list[dict]], bench: list[dict], plot_dir: Path
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
     n = 1 if inspect is not None else (workers or plot_workers())
+    formats = plot_formats()
     if n <= 1:
-        return [name for _, name in _write_share(tables, bench, plot_dir, synthetic, inspect, 0, 1)]
+        return [name for _, name in _write_share(tables, bench, plot_dir, synthetic, formats, inspect, 0, 1)]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn: a report may run inside a process with threads (a test session, a notebook), where fork is unsafe.
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        shares = [pool.submit(_write_share, tables, bench, plot_dir, synthetic, None, k, n) for k in range(n)]
+        shares = [pool.submit(_write_share, tables, bench, plot_dir, synthetic, formats, None, k, n) for k in range(n)]
         written = sorted(item for share in shares for item in share.result())
     return [name for _, name in written]
 
 
-def _write_share(tables, bench, plot_dir: Path, synthetic: bool, inspect, share: int, shares: int
-                 ) -> list[tuple[int, str]]:
+def _write_share(tables, bench, plot_dir: Path, synthetic: bool, formats: tuple[str, ...], inspect, share: int,
+                 shares: int) -> list[tuple[int, str]]:
     """Draws every figure and lays out and saves those whose index is `share` modulo `shares`; returns
     (index, PNG name) of the figures it saved."""
     import matplotlib
@@ -203,7 +221,7 @@ def _write_share(tables, bench, plot_dir: Path, synthetic: bool, inspect, share:
             top = 1.0 - (fig._suptitle.get_window_extent(fig.canvas.get_renderer()).height + 6) / fig.bbox.height
         fig.tight_layout(rect=(0, 0, 1, top))
         stem = name[:-4]
-        for fmt_ in FORMATS:
+        for fmt_ in formats:
             fig.savefig(plot_dir / f"{stem}.{fmt_}", **({"dpi": PNG_DPI} if fmt_ == "png" else {}))
         if inspect is not None:
             inspect(name, fig)

@@ -83,7 +83,8 @@ def text_problems(fig) -> list[str]:
 
 @pytest.mark.parametrize("langs", [LANGS[:4], pytest.param(LANGS, marks=pytest.mark.slow)],
                          ids=["4-languages", "48-languages"])
-def test_every_figure_renders_at_print_size_without_overlaps(tmp_path, langs):
+def test_every_figure_renders_at_print_size_without_overlaps(tmp_path, langs, monkeypatch):
+    monkeypatch.setenv(plots.FORMATS_ENV, "svg,png,pdf")   # the suite's default is png only; any order
     seen = {}
 
     def inspect(name, fig):
@@ -147,10 +148,22 @@ def test_figures_saved_by_several_processes_are_those_one_process_saves(tmp_path
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-1"])
-def test_a_bad_plot_workers_value_is_one_line_before_the_report_writes(tmp_path, monkeypatch, value):
-    from repro.errors import ConfigError
+@pytest.mark.parametrize("name, value", [("XT_PLOT_WORKERS", "0"), ("XT_PLOT_WORKERS", "two"),
+                                         ("XT_PLOT_WORKERS", "-1"), ("XT_PLOT_FORMATS", "pdf,svg"),
+                                         ("XT_PLOT_FORMATS", "png,eps")])
+def test_a_bad_plot_setting_is_one_line_and_the_report_writes_nothing(tmp_path, monkeypatch, capsys, name, value):
+    from repro.__main__ import main
 
-    monkeypatch.setenv(plots.WORKERS_ENV, value)
-    with pytest.raises(ConfigError, match=f"XT_PLOT_WORKERS='{value}'"):
-        plots.plot_workers()
+    monkeypatch.setenv(name, value)
+    out = tmp_path / "report"
+    code = main(["report", str(tmp_path), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert len(err) == 1 and err[0].startswith(f"report: error: {name}={value!r}"), err
+
+
+def test_plot_formats_are_png_and_the_vector_formats_asked_for(monkeypatch):
+    monkeypatch.delenv(plots.FORMATS_ENV, raising=False)
+    assert plots.plot_formats() == ("png", "pdf", "svg")
+    monkeypatch.setenv(plots.FORMATS_ENV, " SVG , png ")
+    assert plots.plot_formats() == ("png", "svg")

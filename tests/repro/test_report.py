@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 
@@ -31,7 +33,8 @@ def built(tmp_path_factory):
     cells = write_cells(root, smoke_grid_v3(seeds=(0, 1, 2)))
     bench = root / "bench.json"
     bench.write_text(json.dumps(_bench_json()))
-    out = report.build_report(root, benchmarks=bench, resamples=RESAMPLES)
+    with mock.patch.dict(os.environ, {plots.FORMATS_ENV: "png,pdf,svg"}):   # the suite's default is png only
+        out = report.build_report(root, benchmarks=bench, resamples=RESAMPLES)
     return root, cells, out
 
 
