@@ -317,6 +317,7 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         if step % eval_every == 0 or final:
             t = time.perf_counter()
             score, scores = dev_eval(state["params"], comp)
+            host_memory.bound()   # the eval step's buffers are another size than the train step's: their own heap
             timing["eval_s"] += time.perf_counter() - t
             record = {"step": step, "dev": score, "dev_scores": scores, "examples": meta["examples_seen"],
                       "flops": meta["flops"]}
@@ -388,8 +389,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
     # read back, so the end of a phase holds one copy of the model, not four (host memory, issue 30).
     like = checkpoint.abstract(state["params"])
     state = params = metrics = global_batch = best_held = pending = None
+    host_memory.bound()
     best_params, best_meta = store.restore_best(like, meta["best_step"])
     store.close()
+    host_memory.bound()   # (the restore's host copies, before the export or the evaluation)
     stats = {"task": plan.task.name, "train_examples": int(train_examples),
              "epochs": round(step / steps_per_epoch, 4), "steps": int(step), "tokens": int(meta["tokens"]),
              "flops": int(meta["flops"]), "wall_time_s": round(float(meta["wall_time_s"]), 3),
