@@ -209,8 +209,8 @@ def _write_share(tables, bench, plot_dir: Path, synthetic: bool, formats: tuple[
 
     def save(fig, name):
         nonlocal index
-        mine, index = index % shares == share, index + 1
-        if not mine:
+        i, index = index, index + 1
+        if i % shares != share:   # another worker's figure
             plt.close(fig)
             return
         fig.tight_layout()
@@ -226,7 +226,7 @@ def _write_share(tables, bench, plot_dir: Path, synthetic: bool, formats: tuple[
         if inspect is not None:
             inspect(name, fig)
         plt.close(fig)
-        written.append((index - 1, name))
+        written.append((i, name))
 
     with matplotlib.rc_context(style):
         _draw(tables, bench, synthetic, tag, plt, TwoSlopeNorm, matplotlib, title, save)
