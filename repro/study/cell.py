@@ -352,6 +352,7 @@ def _run_cell(cfg: Config, out: Path, mesh) -> CellResults:
         source = fm.from_pretrained(model_dir, head=int_head, num_labels=int_labels, dtype=inputs.dtype_of(cfg))
         if not fm.transfer_encoder(source, model):
             raise ModelError(f"transfer_encoder copied nothing from {model_dir}")
+        source = None   # its encoder's arrays are the model's now; its head goes (train_phase hands the pages back)
         intermediate_stats = {k: stats[k] for k in _INTERMEDIATE_STATS if k in stats or k not in _OPTIONAL_STATS}
         intermediate_dropped = stats.get("dropped", {})
 

@@ -337,6 +337,10 @@ def train_phase(*, phase_dir: Path, model, plan: TrainingPlan, train_batcher, st
         else:
             tlog.flush()
 
+    # The heap's free pages go back before the first step: what loading the model (an intermediate checkpoint read
+    # into a fresh model) and creating the train state left free would otherwise stay resident beneath the first
+    # step's buffer, which bound() sees only after that step (the peak of the 3-seed mini, issue 30).
+    host_memory.release()
     ticker = progress.Ticker(label, total=total_steps, unit="step", initial=step)
     signals.where.update(label=label, step=step)
     trained = False
