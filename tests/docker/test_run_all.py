@@ -75,7 +75,9 @@ def fake(tmp_path):
 
 
 def _env(shim: Path | None = None, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XT_", "FAKE_"))}
+    # (The caller's XT_ settings go, but the suite's figure settings stay: tests/conftest.py, one process, PNG.)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("XT_", "FAKE_")) or k in ("XT_PLOT_WORKERS", "XT_PLOT_FORMATS")}
     env.update(XT_SKIP_SETUP="1", PYTHON=str(shim or sys.executable), XT_ROOT=str(ROOT), MPLBACKEND="Agg",
                PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", TQDM_DISABLE="1")
     env.update(extra)

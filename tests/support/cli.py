@@ -36,6 +36,11 @@ def env(devices: int | None = None) -> dict:
     e.update(JAX_PLATFORMS="cpu", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
              TOKENIZERS_PARALLELISM="false", TQDM_DISABLE="1",
              PYTHONPATH=str(ROOT) + os.pathsep + e.get("PYTHONPATH", ""))
+    # Every subprocess's XLA compilations go to the suite's compilation cache, not only those of a config that
+    # names it (compilation_cache_dir): the probes, parity and benchmark CLIs compile the same steps again and
+    # again otherwise. A config's compilation_cache_dir still wins (python -m repro sets it after start-up).
+    e.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
+    e.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if devices:
         e["XLA_FLAGS"] = (e.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}").strip()
     return e
