@@ -13,4 +13,4 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 JAX_PLATFOR
 venv=$(cd "${XT_VENV:-.venv}" && pwd)
 export PYTHONPYCACHEPREFIX="$venv/pycache"
 unset PYTHONDONTWRITEBYTECODE
-exec "${XT_VENV:-.venv}/bin/python" -m pytest "${@:-tests}"
+exec "$venv/bin/python" -m pytest "${@:-tests}"
