@@ -254,8 +254,7 @@ def test_every_train_step_checks_the_host_memory_bound_and_the_phase_end_frees_t
 
     calls = []
     monkeypatch.setattr(host_memory, "bound", lambda: calls.append(signals.where.get("step")) or False)
-    monkeypatch.setattr(host_memory, "release", lambda: calls.append(("release", signals.where.get("step"))) or
-                        (None, None))
+    monkeypatch.setattr(host_memory, "release", lambda: calls.append("release") or (None, None))
     cfg = config.load(SMOKE, tiny_overrides(tmp_path, **CADENCE)).resolved_cell()
     width = config.to_dict(cfg)["models"][cfg.cell.model]["hf_config"]
     shape = (width["vocab_size"], width["hidden_size"])
@@ -280,8 +279,8 @@ def test_every_train_step_checks_the_host_memory_bound_and_the_phase_end_frees_t
     # (the eval step's and the restore's buffers are other sizes than the train step's); release once the
     # phase is done (the cell, before the evaluation).
     assert r["training"]["target"]["steps"] == 18
-    assert isinstance(calls[0], tuple) and calls[0][0] == "release", calls[:3]
+    assert calls[0] == "release", calls[:3]
     assert calls[1:-1] == [s for step in range(1, 19)
                            for s in ([step - 1, step] if step % 2 == 0 else [step - 1])] + [18, 18], calls
-    assert isinstance(calls[-1], tuple) and calls[-1][0] == "release", calls[-3:]
+    assert calls[-1] == "release", calls[-3:]
     assert len(seen) == 1 and seen[0] - before <= 1, (seen, before)
